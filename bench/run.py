@@ -1,0 +1,229 @@
+"""Gateway vs direct, on loopback: throughput, added latency and the gateway's peak RSS.
+
+The simulator and wrk share CPU 1; the gateway (one worker) is pinned alone to CPU 0. Each
+scenario runs wrk against the simulator directly, then against the gateway in front of it, in one
+run, so the numbers compare like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCKGATE = str(ROOT / ".venv" / "bin" / "lockgate")
+GATEWAY_CPU, LOAD_CPU = "0", "1"
+
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Say hello in one short sentence."},
+    ],
+    "max_tokens": 32,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    stream: bool
+    connections: int
+    upstream_latency_ms: int
+
+
+SCENARIOS = [
+    Scenario("json c64", stream=False, connections=64, upstream_latency_ms=0),
+    Scenario("stream c64", stream=True, connections=64, upstream_latency_ms=0),
+    Scenario("json c1 (50 ms upstream)", stream=False, connections=1, upstream_latency_ms=50),
+    Scenario("stream c1 (50 ms upstream)", stream=True, connections=1, upstream_latency_ms=50),
+]
+
+
+@dataclass(frozen=True)
+class Result:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"not ready: {url}")
+
+
+def gateway_config(sim_port: int) -> str:
+    return f"""
+providers:
+  - {{name: sim, type: openai, base_url: "http://127.0.0.1:{sim_port}/v1", api_key: bench-key}}
+models:
+  - name: bench
+    targets: [{{provider: sim, model: sim-small}}]
+  - name: bench-50ms
+    targets: [{{provider: sim, model: "sim-small?latency_ms=50"}}]
+observability: {{log_level: warning}}
+"""
+
+
+def lua_script(directory: Path, model: str, stream: bool) -> Path:
+    body = json.dumps({"model": model, **CHAT, "stream": stream})
+    path = directory / f"{abs(hash((model, stream)))}.lua"
+    path.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Authorization"] = "Bearer bench-key"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return path
+
+
+def run_wrk(url: str, script: Path, connections: int, duration_s: int) -> Result:
+    command = [
+        "taskset",
+        "-c",
+        LOAD_CPU,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration_s}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", output))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    return Result(rate, _percentile(output, "50"), _percentile(output, "99"), errors)
+
+
+def _percentile(output: str, which: str) -> float:
+    match = re.search(rf"^\s+{which}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"wrk printed no {which}th percentile:\n{output}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("the benchmark pins the gateway and the load to two different CPUs")
+
+    sim_port, gw_port = free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        config = workdir / "lockgate.yaml"
+        config.write_text(gateway_config(sim_port))
+        try:
+            processes.append(
+                subprocess.Popen(
+                    ["taskset", "-c", LOAD_CPU, LOCKGATE, "simulate", "--port", str(sim_port)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            gateway = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    GATEWAY_CPU,
+                    LOCKGATE,
+                    "serve",
+                    "-c",
+                    str(config),
+                    "--listen",
+                    f"127.0.0.1:{gw_port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            processes.append(gateway)
+            wait_ready(f"http://127.0.0.1:{sim_port}/v1/models")
+            wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
+            rows = []
+            for scenario in SCENARIOS:
+                suffix = "?latency_ms=50" if scenario.upstream_latency_ms else ""
+                direct_model = f"sim-small{suffix}"
+                gateway_model = "bench-50ms" if scenario.upstream_latency_ms else "bench"
+                results = {}
+                for label, port, model in (
+                    ("direct", sim_port, direct_model),
+                    ("gateway", gw_port, gateway_model),
+                ):
+                    script = lua_script(workdir, model, scenario.stream)
+                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                    run_wrk(url, script, scenario.connections, 1)  # warm-up
+                    results[label] = run_wrk(url, script, scenario.connections, args.duration)
+                rows.append((scenario, results["direct"], results["gateway"]))
+                print_row(scenario, results["direct"], results["gateway"])
+            rss = peak_rss_mb(gateway.pid)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+    print(f"gateway peak RSS: {rss:.1f} MB")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "python": sys.version.split()[0],
+                "duration_s": args.duration,
+                "gateway_peak_rss_mb": round(rss, 1),
+                "scenarios": [
+                    {"scenario": asdict(s), "direct": asdict(d), "gateway": asdict(g)}
+                    for s, d, g in rows
+                ],
+            },
+            indent=2,
+        )
+    )
+    print(f"results: {args.out}")
+
+
+def print_row(scenario: Scenario, direct: Result, gateway: Result) -> None:
+    ratio = gateway.requests_per_s / direct.requests_per_s if direct.requests_per_s else 0
+    print(
+        f"{scenario.name:28} direct {direct.requests_per_s:9.0f} req/s  "
+        f"gateway {gateway.requests_per_s:9.0f} req/s ({ratio:4.0%})  "
+        f"p50 +{gateway.p50_ms - direct.p50_ms:6.3f} ms  "
+        f"p99 +{gateway.p99_ms - direct.p99_ms:6.3f} ms  errors {direct.errors}/{gateway.errors}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

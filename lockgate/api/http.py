@@ -1,0 +1,150 @@
+"""Minimal ASGI plumbing for the hot path: bounded body reads, responses, disconnect handling.
+
+The client endpoints are plain ASGI callables rather than framework routes: a framework's
+middleware and dependency chains cost measurable throughput on every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from lockgate.errors import BadRequest, PayloadTooLarge
+
+__all__ = [
+    "ClientGone",
+    "DisconnectWatch",
+    "Receive",
+    "Request",
+    "Scope",
+    "Send",
+    "send_response",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = Sequence[tuple[bytes, bytes]]
+
+_REQUEST_ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was read."""
+
+
+class Request:
+    """One HTTP request: its scope, a request id, and a bounded body reader."""
+
+    __slots__ = ("receive", "request_id", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.request_id = _request_id(scope["headers"])
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return value  # type: ignore[no-any-return]
+        return None
+
+    async def body(self, limit: int) -> bytes:
+        """The whole body; 413 as soon as it is known to exceed `limit` bytes."""
+        length = self.header(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise BadRequest("Invalid Content-Length header")
+            if int(length) > limit:
+                raise PayloadTooLarge(limit)
+        message = await self.receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > limit:
+                raise PayloadTooLarge(limit)
+            return body
+        parts = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(limit)
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def _request_id(headers: Headers) -> bytes:
+    """The caller's `x-request-id` when it is short and plain, else a fresh random one."""
+    for key, value in headers:
+        if key == b"x-request-id":
+            if 0 < len(value) <= 128 and _REQUEST_ID_CHARS.issuperset(value):
+                return value
+            break
+    return os.urandom(16).hex().encode()
+
+
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: Headers,
+    content_type: bytes = b"application/json",
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class DisconnectWatch:
+    """Cancels the current task when the client goes away, and swallows that cancellation.
+
+    Used around upstream calls: a client that hangs up must not keep a provider busy (and
+    billing) for an answer nobody will read. Enter it only after the body has been read.
+    """
+
+    __slots__ = ("_receive", "_task", "_watcher", "disconnected", "finished")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.disconnected = False
+        self.finished = False
+
+    async def __aenter__(self) -> DisconnectWatch:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        if not self.finished:
+            self.disconnected = True
+            self._task.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self.finished = True
+        self._watcher.cancel()
+        if self.disconnected and exc_type is asyncio.CancelledError:
+            self._task.uncancel()
+            return True
+        return False

@@ -1,0 +1,26 @@
+"""`lockgate` command line: one module per verb group, assembled here."""
+
+from __future__ import annotations
+
+import typer
+
+from lockgate.cli import config as config_commands
+from lockgate.cli import serve as serve_command
+from lockgate.cli import simulate as simulate_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lockgate",
+    help="Lockgate: a self-hosted AI gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+serve_command.register(app)
+config_commands.register(app)
+simulate_command.register(app)
+
+
+def main() -> None:
+    app()

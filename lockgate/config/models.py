@@ -1,0 +1,201 @@
+"""Typed configuration: the schema of `lockgate.yaml`.
+
+Every model forbids unknown keys so a typo is an error with a "did you mean" hint rather than a
+setting that is silently ignored. Cross-references (a target naming a provider) are checked in
+`references.py`, where the key path of each mistake is known.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = [
+    "GatewayConfig",
+    "ModelConfig",
+    "ObservabilityConfig",
+    "ProviderConfig",
+    "RoutingConfig",
+    "ServerConfig",
+    "StorageConfig",
+    "TargetConfig",
+]
+
+MIB = 1024 * 1024
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(StrictModel):
+    """How the gateway listens and what it accepts from clients."""
+
+    listen: str = Field(
+        "127.0.0.1:4000",
+        description="Address to listen on, as host:port.",
+        examples=["0.0.0.0:4000"],
+    )
+    workers: int = Field(1, ge=1, le=64, description="Number of worker processes.")
+    max_body_bytes: int = Field(
+        8 * MIB, ge=1024, le=512 * MIB, description="Largest request body accepted (413 above it)."
+    )
+    max_messages: int = Field(
+        4096, ge=1, le=100_000, description="Most messages accepted in one chat request."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port (e.g. 127.0.0.1:4000), got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class StorageConfig(StrictModel):
+    """Where state lives. Nothing else has to run: SQLite file by default."""
+
+    database: str = Field(
+        "sqlite:///./lockgate.db",
+        description="SQLAlchemy URL of the database: sqlite:///path or postgresql://user:pass@host/db.",
+    )
+    redis: str | None = Field(
+        None, description="Redis URL for shared counters and cache across workers and instances."
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "sqlite+", "postgresql:", "postgresql+")):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+
+ProviderType = Literal["openai", "azure", "simulator"]
+
+
+class ProviderConfig(StrictModel):
+    """One upstream account: a wire protocol, an endpoint and a credential."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="Unique name; targets refer to it, and `x-lockgate-model` reports it.",
+    )
+    type: ProviderType = Field(
+        description=(
+            "Wire protocol. `openai`: any OpenAI-compatible server; `azure`: Azure OpenAI "
+            "deployments; `simulator`: the built-in simulator, started in-process."
+        )
+    )
+    base_url: str | None = Field(
+        None,
+        description=(
+            "Endpoint root. openai: defaults to https://api.openai.com/v1; "
+            "azure: https://RESOURCE.openai.azure.com (required)."
+        ),
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Credential; use ${ENV_VAR}, never a literal."
+    )
+    api_version: str = Field(
+        "2024-10-21", description="Azure only: the api-version query parameter."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra headers sent with every upstream request."
+    )
+    latency_ms: float = Field(0.0, ge=0, description="Simulator only: delay before each answer.")
+    tokens_per_s: float = Field(0.0, ge=0, description="Simulator only: stream pacing (0 = none).")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class TargetConfig(StrictModel):
+    """A provider and the model name it knows."""
+
+    provider: str = Field(description="Name of a provider declared under `providers`.")
+    model: str = Field(
+        min_length=1,
+        description=(
+            "Upstream model (Azure: deployment). `*` stands for what the model's glob matched."
+        ),
+    )
+    weight: float = Field(1.0, gt=0, description="Share of traffic under the weighted strategy.")
+
+
+class ModelConfig(StrictModel):
+    """A model name clients send, and the targets that serve it."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        description="The name clients send. May hold one `*` glob, e.g. `openai/*` or `*`.",
+    )
+    targets: Annotated[list[TargetConfig], Field(min_length=1)]
+
+    @field_validator("name")
+    @classmethod
+    def _one_glob(cls, value: str) -> str:
+        if value.count("*") > 1:
+            raise ValueError("a model name may hold at most one `*`")
+        return value
+
+
+class RoutingConfig(StrictModel):
+    """Deadlines for upstream calls."""
+
+    timeout_s: float = Field(
+        60.0, gt=0, description="Per attempt: until the response (non-streaming) or first chunk."
+    )
+    connect_timeout_s: float = Field(10.0, gt=0, description="TCP + TLS connect to a provider.")
+    stream_idle_timeout_s: float = Field(
+        60.0, gt=0, description="Longest gap between two chunks of a stream."
+    )
+    deadline_s: float | None = Field(
+        None, gt=0, description="Bound on the whole request, streaming included (none by default)."
+    )
+
+
+class ObservabilityConfig(StrictModel):
+    """Logging."""
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class GatewayConfig(StrictModel):
+    """A whole gateway: `lockgate.yaml`."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)

@@ -1,0 +1,56 @@
+"""The provider adapter protocol: translation only, no I/O.
+
+An adapter builds the upstream request for a canonical (OpenAI-shaped) request, turns the
+provider's answer, stream and errors back into canonical form. The transport sends; the router
+picks targets and retries. Core code reaches adapters only through the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lockgate.errors import GatewayError
+
+__all__ = ["ProviderAdapter", "StreamParser", "UpstreamRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """What the transport sends: a POST of `body` to `url`."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamParser(Protocol):
+    """Per-request state turning upstream stream bytes into canonical SSE events."""
+
+    @property
+    def complete(self) -> bool:
+        """True once the provider signalled a normal end of stream."""
+        ...
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Canonical events (`data: {...}\\n\\n`) completed by `data`."""
+        ...
+
+
+class ProviderAdapter(Protocol):
+    """One wire protocol, configured for one provider account."""
+
+    name: str
+
+    def chat_request(self, body: dict[str, Any], model: str) -> UpstreamRequest: ...
+
+    def embeddings_request(self, body: dict[str, Any], model: str) -> UpstreamRequest: ...
+
+    def chat_response(self, body: bytes) -> bytes: ...
+
+    def embeddings_response(self, body: bytes) -> bytes: ...
+
+    def stream_parser(self) -> StreamParser: ...
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError: ...

@@ -1,0 +1,173 @@
+"""The OpenAI wire protocol, spoken by OpenAI and every OpenAI-compatible server, and Azure OpenAI.
+
+Requests and responses are already canonical, so the adapter only re-targets the model, passes
+bytes through, and maps errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from lockgate.errors import GatewayError, UpstreamClientError, UpstreamServerError
+from lockgate.providers.base import UpstreamRequest
+from lockgate.transport.sse import EventSplitter, data_of
+
+__all__ = ["AzureOpenAIAdapter", "OpenAIAdapter", "OpenAIStreamParser"]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_DONE = b"[DONE]"
+
+
+class OpenAIStreamParser:
+    """Passes OpenAI SSE events through unchanged, noting the final `[DONE]`."""
+
+    __slots__ = ("_splitter", "complete")
+
+    def __init__(self) -> None:
+        self._splitter = EventSplitter()
+        self.complete = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        events = []
+        for event in self._splitter.feed(data):
+            payload = data_of(event)
+            if payload == _DONE:
+                self.complete = True
+            elif payload is None:
+                continue  # comments and keep-alives carry nothing for the client
+            events.append(event + b"\n\n")
+        return events
+
+
+class OpenAIAdapter:
+    """`POST {base_url}/chat/completions` and `/embeddings` with a bearer key."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._base_url = base_url
+        self._secret = api_key
+        headers = {"content-type": "application/json", **self._auth_headers(api_key)}
+        headers.update(extra_headers or {})
+        self._headers = headers
+        self._chat_url = f"{base_url}/chat/completions"
+        self._embeddings_url = f"{base_url}/embeddings"
+
+    @staticmethod
+    def _auth_headers(api_key: str | None) -> dict[str, str]:
+        return {"authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def _url(self, operation: str, model: str) -> str:
+        return self._chat_url if operation == "chat" else self._embeddings_url
+
+    def chat_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
+        body["model"] = model
+        return UpstreamRequest(self._url("chat", model), self._headers, _encode(body))
+
+    def embeddings_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
+        body["model"] = model
+        return UpstreamRequest(self._url("embeddings", model), self._headers, _encode(body))
+
+    def chat_response(self, body: bytes) -> bytes:
+        return body
+
+    def embeddings_response(self, body: bytes) -> bytes:
+        return body
+
+    def stream_parser(self) -> OpenAIStreamParser:
+        return OpenAIStreamParser()
+
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        """Map an upstream error answer; the message is kept, any credential in it is not."""
+        message, kind, code, param = _error_fields(body)
+        message = self._scrub(message) or f"HTTP {status}"
+        error: GatewayError
+        if status in (401, 403):
+            # The caller's credentials are fine; the gateway's own are not. Passing 401 on would
+            # make the client believe its gateway key is wrong.
+            error = UpstreamServerError(
+                f"Provider '{self.name}' rejected the gateway's credentials "
+                f"(HTTP {status}): {message}",
+                code="upstream_auth_failed",
+            )
+            error.retryable = False
+        elif status == 429:
+            retry_after = headers.get("retry-after")
+            error = UpstreamClientError(
+                message,
+                status=429,
+                code="upstream_rate_limited",
+                headers={"retry-after": retry_after} if retry_after else None,
+            )
+            error.type = "rate_limit_error"
+            error.retryable = True
+        elif 400 <= status < 500:
+            error = UpstreamClientError(message, status=status, code=code, param=param)
+            error.type = kind or "invalid_request_error"
+        else:
+            error = UpstreamServerError(f"Provider '{self.name}' failed (HTTP {status}): {message}")
+            error.retryable = status in RETRYABLE_STATUSES
+        return error
+
+    def _scrub(self, text: str) -> str:
+        if self._secret and self._secret in text:
+            text = text.replace(self._secret, "***")
+        return text
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    """Azure OpenAI: the model is a deployment in the path, the key goes in `api-key`."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        api_version: str,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._api_version = api_version
+        super().__init__(name, base_url, api_key, extra_headers)
+
+    @staticmethod
+    def _auth_headers(api_key: str | None) -> dict[str, str]:
+        return {"api-key": api_key} if api_key else {}
+
+    def _url(self, operation: str, model: str) -> str:
+        path = "chat/completions" if operation == "chat" else "embeddings"
+        return f"{self._base_url}/openai/deployments/{model}/{path}?api-version={self._api_version}"
+
+
+def _error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]:
+    """message, type, code, param from an OpenAI-style error body (tolerating other shapes)."""
+    try:
+        value = _decode(body)
+    except msgspec.DecodeError:
+        return body[:500].decode("utf-8", "replace").strip(), None, None, None
+    error = value.get("error", value) if isinstance(value, dict) else value
+    if isinstance(error, str):
+        return error, None, None, None
+    if not isinstance(error, dict):
+        return str(error)[:500], None, None, None
+    message = error.get("message") or error.get("detail") or ""
+    code = error.get("code")
+    return (
+        str(message),
+        _optional_str(error.get("type")),
+        None if code is None else str(code),
+        _optional_str(error.get("param")),
+    )
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real simulator and real gateways on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+
+from lockgate.app import create_app
+from lockgate.config.loader import parse_config
+from lockgate.config.models import GatewayConfig
+from lockgate.simulate.server import RunningSimulator, start_simulator
+from lockgate.simulate.settings import SimulatorSettings
+
+
+@pytest.fixture(scope="session")
+async def simulator() -> AsyncIterator[RunningSimulator]:
+    sim = await start_simulator(SimulatorSettings())
+    yield sim
+    await sim.close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_from_yaml(text: str, **env: str) -> GatewayConfig:
+    return parse_config(text, source="test.yaml", env=env)
+
+
+@asynccontextmanager
+async def running_gateway(config: GatewayConfig, **uvicorn_options: Any) -> AsyncIterator[str]:
+    """Serve `config` with uvicorn on an ephemeral loopback port; yields the base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host="127.0.0.1",
+            port=0,
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            **uvicorn_options,
+        )
+    )
+    task = asyncio.get_running_loop().create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if not server.started:
+        task.result()  # surfaces the startup error
+        raise RuntimeError("gateway did not start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
