@@ -14,6 +14,7 @@ import uvicorn
 from lockgate.app import create_app
 from lockgate.config.loader import parse_config
 from lockgate.config.models import GatewayConfig
+from lockgate.serving import uvicorn_config
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
 
@@ -39,18 +40,8 @@ def config_from_yaml(text: str, **env: str) -> GatewayConfig:
 @asynccontextmanager
 async def running_gateway(config: GatewayConfig, **uvicorn_options: Any) -> AsyncIterator[str]:
     """Serve `config` with uvicorn on an ephemeral loopback port; yields the base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host="127.0.0.1",
-            port=0,
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            **uvicorn_options,
-        )
-    )
+    options = {"host": "127.0.0.1", "port": 0, "loop": "none", "log_level": "warning"}
+    server = uvicorn.Server(uvicorn_config(create_app(config), **{**options, **uvicorn_options}))
     task = asyncio.get_running_loop().create_task(server.serve())
     for _ in range(500):
         if server.started or task.done():

@@ -13,6 +13,7 @@ from rich.console import Console
 from lockgate.app import create_app
 from lockgate.config.defaults import ResolvedConfig, resolve_config
 from lockgate.config.loader import ConfigError
+from lockgate.serving import uvicorn_options
 from lockgate.telemetry.logging import configure_logging
 
 __all__ = ["register", "worker_app"]
@@ -60,18 +61,9 @@ def serve(
     )
     observability = resolved.config.observability
     configure_logging(observability.log_format, observability.log_level)
-    common = {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": False,
-        "log_level": observability.log_level,
-        "timeout_graceful_shutdown": 30,
-    }
+    common = uvicorn_options(settings, observability.log_level)
     if settings.workers == 1:
-        uvicorn.run(create_app(resolved.config), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(resolved.config), **common)
         return
     os.environ[SOURCE_ENV] = resolved.source
     os.environ["LOCKGATE_WORKER_OVERRIDES"] = ",".join(f"{k}={v}" for k, v in overrides.items())
@@ -79,7 +71,7 @@ def serve(
         "lockgate.cli.serve:worker_app",
         factory=True,
         workers=settings.workers,
-        **common,  # type: ignore[arg-type]
+        **common,
     )
 
 

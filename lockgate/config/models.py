@@ -41,6 +41,12 @@ class ServerConfig(StrictModel):
     max_body_bytes: int = Field(
         8 * MIB, ge=1024, le=512 * MIB, description="Largest request body accepted (413 above it)."
     )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=1024 * 1024,
+        description="Largest request line plus headers accepted (431 above it).",
+    )
     max_messages: int = Field(
         4096, ge=1, le=100_000, description="Most messages accepted in one chat request."
     )

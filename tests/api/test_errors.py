@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -194,3 +195,33 @@ async def test_provider_key_never_reaches_the_client(client: openai.AsyncOpenAI)
         except openai.APIStatusError as exc:
             text = exc.response.text + str(exc.response.headers)
         assert PROVIDER_KEY not in text
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"GET /healthz?" + b"q" * 70_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + b"x-many: 1234567890\r\n" * 4000 + b"\r\n",
+    ],
+    ids=["one-big-header", "long-url", "many-headers"],
+)
+async def test_oversized_request_head_is_431(gateway_url: str, head: bytes) -> None:
+    host, port = gateway_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head)
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+    assert response.startswith(b"HTTP/1.1 431 ")
+    assert b'"code":"request_headers_too_large"' in response
+
+
+async def test_request_head_under_the_limit_is_served(gateway_url: str) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{gateway_url}/healthz", headers={"x-big": "a" * 30_000}) as response,
+    ):
+        assert response.status == 200

@@ -1,0 +1,93 @@
+"""The HTTP server under the app: uvicorn with uvloop and httptools, plus a header-size bound.
+
+uvicorn's httptools protocol accepts request lines and headers of any size; a client could grow a
+worker's memory without limit. `BoundedHttpToolsProtocol` counts them and answers 431 past
+`server.max_header_bytes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from lockgate.app import LockgateApp
+from lockgate.config.models import ServerConfig
+
+__all__ = ["BoundedHttpToolsProtocol", "uvicorn_config", "uvicorn_options"]
+
+DEFAULT_MAX_HEADER_BYTES = ServerConfig.model_fields["max_header_bytes"].default
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools protocol that stops reading a request whose line and headers are too large."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        app = self.app
+        self._max_header_bytes: int = (
+            app.config.server.max_header_bytes
+            if isinstance(app, LockgateApp)
+            else DEFAULT_MAX_HEADER_BYTES
+        )
+        self._header_bytes = 0
+        self._headers_too_large = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self._max_header_bytes:
+            self._headers_too_large = True
+            # An exception in a parser callback makes uvicorn stop parsing and call
+            # send_400_response, which answers 431 below instead.
+            raise ValueError("request headers too large")
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._headers_too_large:
+            super().send_400_response(msg)
+            return
+        body = (
+            b'{"error":{"message":"Request line and headers are larger than the limit of '
+            + str(self._max_header_bytes).encode()
+            + b' bytes","type":"invalid_request_error","param":null,'
+            b'"code":"request_headers_too_large"}}'
+        )
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
+        )
+        self.transport.close()
+
+
+def uvicorn_options(server: ServerConfig, log_level: str = "info") -> dict[str, Any]:
+    """Settings shared by `lockgate serve` and the test suite's servers."""
+    return {
+        "host": server.host,
+        "port": server.port,
+        "loop": "uvloop",
+        "http": BoundedHttpToolsProtocol,
+        "lifespan": "on",
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def uvicorn_config(app: LockgateApp, **overrides: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, **{**uvicorn_options(app.config.server), **overrides})
