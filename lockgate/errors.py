@@ -17,6 +17,7 @@ __all__ = [
     "ModelNotFound",
     "PayloadTooLarge",
     "RouteNotFound",
+    "UnsupportedParameter",
     "UpstreamClientError",
     "UpstreamServerError",
     "UpstreamTimeout",
@@ -73,6 +74,21 @@ class PayloadTooLarge(GatewayError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"Request body is larger than the limit of {limit} bytes")
+
+
+class UnsupportedParameter(GatewayError):
+    """A request parameter the target provider cannot honour (and may not silently drop)."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "unsupported_parameter"
+
+    def __init__(self, param: str, provider: str) -> None:
+        super().__init__(
+            f"Parameter '{param}' is not supported by provider '{provider}' "
+            "(set drop_unsupported: true on the provider or model to drop it instead)",
+            param=param,
+        )
 
 
 class RouteNotFound(GatewayError):

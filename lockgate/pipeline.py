@@ -13,7 +13,7 @@ from typing import Any
 
 from lockgate.config.models import GatewayConfig
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError
-from lockgate.providers.base import StreamParser
+from lockgate.providers.base import StreamParser, UpstreamRequest
 from lockgate.routing.router import Router, Target
 from lockgate.schemas.chat import ChatCompletionRequest
 from lockgate.schemas.decode import decode_object, validate
@@ -85,7 +85,7 @@ class Gateway:
         upstream = target.adapter.chat_request(raw, target.model)
         deadline = _Deadline(self._deadline_s)
         if request.stream:
-            return await self._stream(target, upstream_request=upstream, deadline=deadline)
+            return await self._stream(target, raw, upstream, deadline)
         response = await self._client.send(
             upstream, target.adapter.name, deadline.cap(self._timeout_s)
         )
@@ -117,7 +117,11 @@ class Gateway:
             )
 
     async def _stream(
-        self, target: Target, *, upstream_request: Any, deadline: _Deadline
+        self,
+        target: Target,
+        body: dict[str, Any],
+        upstream_request: UpstreamRequest,
+        deadline: _Deadline,
     ) -> StreamReply:
         adapter = target.adapter
         timeout_s = deadline.cap(self._timeout_s)
@@ -127,7 +131,7 @@ class Gateway:
         try:
             if stream.status >= 400:
                 raise adapter.error(stream.status, stream.headers, await stream.read_error_body())
-            parser = adapter.stream_parser()
+            parser = adapter.stream_parser(body)
             async with asyncio.timeout(timeout_s):
                 first = await _first_events(stream, parser, adapter.name)
         except TimeoutError:

@@ -7,6 +7,7 @@ worker's memory without limit. `BoundedHttpToolsProtocol` counts them and answer
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import uvicorn
@@ -68,6 +69,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: application/json\r\n"
             b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"x-request-id: " + os.urandom(16).hex().encode() + b"\r\n"
             b"connection: close\r\n\r\n" + body
         )
         self.transport.close()

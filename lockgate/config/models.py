@@ -124,8 +124,16 @@ class ProviderConfig(StrictModel):
     api_key: SecretStr | None = Field(
         None, description="Credential; use ${ENV_VAR}, never a literal."
     )
-    api_version: str = Field(
-        "2024-10-21", description="Azure only: the api-version query parameter."
+    api_version: str | None = Field(
+        None,
+        description="Protocol version: Azure's api-version query parameter (default 2024-10-21).",
+    )
+    drop_unsupported: bool = Field(
+        False,
+        description=(
+            "Drop request parameters this provider cannot honour (logged) instead of "
+            "answering 400 unsupported_parameter."
+        ),
     )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra headers sent with every upstream request."

@@ -84,7 +84,7 @@ class OpenAIAdapter:
     def embeddings_response(self, body: bytes) -> bytes:
         return body
 
-    def stream_parser(self) -> OpenAIStreamParser:
+    def stream_parser(self, body: dict[str, Any]) -> OpenAIStreamParser:
         return OpenAIStreamParser()
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:

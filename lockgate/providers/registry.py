@@ -11,6 +11,7 @@ from lockgate.providers.openai import AzureOpenAIAdapter, OpenAIAdapter
 __all__ = ["build_adapter"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+AZURE_API_VERSION = "2024-10-21"
 
 
 def _secret(provider: ProviderConfig) -> str | None:
@@ -31,7 +32,11 @@ def _azure(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     if url is None:  # config validation requires it; guard the invariant anyway
         raise ValueError(f"provider {provider.name!r}: azure needs base_url")
     return AzureOpenAIAdapter(
-        provider.name, url, _secret(provider), provider.api_version, provider.headers
+        provider.name,
+        url,
+        _secret(provider),
+        provider.api_version or AZURE_API_VERSION,
+        provider.headers,
     )
 
 

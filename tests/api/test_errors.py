@@ -217,6 +217,7 @@ async def test_oversized_request_head_is_431(gateway_url: str, head: bytes) -> N
         writer.close()
     assert response.startswith(b"HTTP/1.1 431 ")
     assert b'"code":"request_headers_too_large"' in response
+    assert b"\r\nx-request-id: " in response
 
 
 async def test_request_head_under_the_limit_is_served(gateway_url: str) -> None:
