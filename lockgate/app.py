@@ -95,6 +95,8 @@ class LockgateApp:
 async def _send_error(send: Send, error: GatewayError, request_id: bytes) -> None:
     headers = [(b"x-request-id", request_id)]
     headers += [(name.encode(), value.encode()) for name, value in error.headers.items()]
+    if error.attempts:
+        headers.append((b"x-lockgate-attempts", str(error.attempts).encode()))
     await send_response(send, error.status, openai_error_body(error), headers)
 
 

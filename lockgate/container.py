@@ -11,6 +11,7 @@ from lockgate.config.models import GatewayConfig
 from lockgate.pipeline import Gateway
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
+from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
@@ -59,8 +60,9 @@ class Container:
         except BaseException:
             await _close(client, simulators)
             raise
-        router = Router(config.models, adapters)
-        gateway = Gateway(config, router, client)
+        health = HealthBook(config.routing.cooldown)
+        router = Router(config.models, adapters, health)
+        gateway = Gateway(config, router, health, client)
         warnings = _warnings(config)
         for warning in warnings:
             log.warning("%s", warning)
@@ -70,7 +72,7 @@ class Container:
             router=router,
             gateway=gateway,
             openai=OpenAIEndpoints(gateway, config.server.max_body_bytes, router.listed_models),
-            health=HealthEndpoints(warnings, open_access=True),
+            health=HealthEndpoints(warnings, open_access=True, targets=gateway.target_health),
             simulators=simulators,
         )
 

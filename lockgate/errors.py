@@ -33,6 +33,8 @@ class GatewayError(Exception):
     type: str = "api_error"
     code: str | None = None
     retryable: bool = False
+    attempts: int = 0
+    """Upstream attempts made before the error (reported in `x-lockgate-attempts`)."""
 
     def __init__(
         self,

@@ -1,19 +1,24 @@
 """The request path (DESIGN §2) as a short sequence of stages.
 
 identify -> parse -> admit -> guard -> cache -> route -> translate + call -> guard -> account.
-The gateway core implements parse, route and call; the other stages land with their issues.
+Implemented so far: parse, route (with retries, fallbacks and cooldowns) and call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from lockgate.config.models import GatewayConfig
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError
 from lockgate.providers.base import StreamParser, UpstreamRequest
+from lockgate.routing.attempts import AttemptRunner
+from lockgate.routing.facts import RequestFacts
+from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router, Target
 from lockgate.schemas.chat import ChatCompletionRequest
 from lockgate.schemas.decode import decode_object, validate
@@ -23,6 +28,8 @@ from lockgate.transport.client import UpstreamClient, UpstreamStream
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
 Headers = list[tuple[bytes, bytes]]
+
+_decode = msgspec.json.Decoder().decode
 
 
 @dataclass(slots=True)
@@ -34,7 +41,7 @@ class JSONReply:
 
 @dataclass(slots=True)
 class StreamReply:
-    """A stream whose first events already arrived; `events` yields the rest.
+    """A stream whose first content already arrived; `events` yields the rest.
 
     `events` raises `GatewayError` when the stream fails after it started; the client-format
     layer turns that into an in-band error event, so a failed stream never looks complete.
@@ -46,65 +53,66 @@ class StreamReply:
     headers: Headers = field(default_factory=list)
 
 
-class _Deadline:
-    """Caps each wait by what is left of the request's overall deadline, if one is set."""
-
-    __slots__ = ("_end",)
-
-    def __init__(self, deadline_s: float | None) -> None:
-        self._end = None if deadline_s is None else asyncio.get_running_loop().time() + deadline_s
-
-    @property
-    def when(self) -> float | None:
-        """Loop time at which the request must end, or None."""
-        return self._end
-
-    def cap(self, timeout_s: float) -> float:
-        if self._end is None:
-            return timeout_s
-        return max(0.0, min(timeout_s, self._end - asyncio.get_running_loop().time()))
-
-
 class Gateway:
     """Serves canonical (OpenAI-shaped) requests through the configured targets."""
 
-    def __init__(self, config: GatewayConfig, router: Router, client: UpstreamClient) -> None:
+    def __init__(
+        self, config: GatewayConfig, router: Router, health: HealthBook, client: UpstreamClient
+    ) -> None:
         self._router = router
+        self._health = health
         self._client = client
+        self._runner = AttemptRunner(router, config.routing)
         self._max_messages = config.server.max_messages
-        routing = config.routing
-        self._timeout_s = routing.timeout_s
-        self._idle_timeout_s = routing.stream_idle_timeout_s
-        self._deadline_s = routing.deadline_s
+        self._idle_timeout_s = config.routing.stream_idle_timeout_s
+        self._deadline_s = config.routing.deadline_s
 
-    async def chat(self, body: bytes) -> JSONReply | StreamReply:
+    async def chat(self, body: bytes, tags: Mapping[str, str]) -> JSONReply | StreamReply:
         raw = decode_object(body)
         request = validate(raw, ChatCompletionRequest)
         self._check_messages(request)
-        target = self._router.resolve(request.model)
-        upstream = target.adapter.chat_request(raw, target.model)
-        deadline = _Deadline(self._deadline_s)
-        if request.stream:
-            return await self._stream(target, raw, upstream, deadline)
-        response = await self._client.send(
-            upstream, target.adapter.name, deadline.cap(self._timeout_s)
-        )
-        if response.status >= 400:
-            raise target.adapter.error(response.status, response.headers, response.body)
-        return JSONReply(target.adapter.chat_response(response.body), _target_headers(target))
+        facts = RequestFacts(request, tags)
+        deadline = self._deadline()
+
+        async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
+            adapter = target.adapter
+            sent = dict(raw)
+            upstream = adapter.chat_request(sent, target.model)
+            if facts.stream:
+                return await self._open_stream(target, sent, upstream, timeout_s, deadline)
+            response = await self._client.send(upstream, adapter.name, timeout_s)
+            if response.status >= 400:
+                raise adapter.error(response.status, response.headers, response.body)
+            return JSONReply(adapter.chat_response(response.body, sent))
+
+        done = await self._runner.run(request.model, facts, attempt, deadline)
+        done.result.headers += _target_headers(done.target, done.attempts)
+        return done.result
 
     async def embeddings(self, body: bytes) -> JSONReply:
         raw = decode_object(body)
         request = validate(raw, EmbeddingsRequest)
-        target = self._router.resolve(request.model)
-        upstream = target.adapter.embeddings_request(raw, target.model)
-        deadline = _Deadline(self._deadline_s)
-        response = await self._client.send(
-            upstream, target.adapter.name, deadline.cap(self._timeout_s)
-        )
-        if response.status >= 400:
-            raise target.adapter.error(response.status, response.headers, response.body)
-        return JSONReply(target.adapter.embeddings_response(response.body), _target_headers(target))
+
+        async def attempt(target: Target, timeout_s: float) -> JSONReply:
+            adapter = target.adapter
+            sent = dict(raw)
+            upstream = adapter.embeddings_request(sent, target.model)
+            response = await self._client.send(upstream, adapter.name, timeout_s)
+            if response.status >= 400:
+                raise adapter.error(response.status, response.headers, response.body)
+            return JSONReply(adapter.embeddings_response(response.body, sent))
+
+        done = await self._runner.run(request.model, None, attempt, self._deadline())
+        done.result.headers += _target_headers(done.target, done.attempts)
+        return done.result
+
+    def target_health(self) -> dict[str, dict[str, object]]:
+        return self._health.snapshot()
+
+    def _deadline(self) -> float | None:
+        if self._deadline_s is None:
+            return None
+        return asyncio.get_running_loop().time() + self._deadline_s
 
     def _check_messages(self, request: ChatCompletionRequest) -> None:
         if not request.messages:
@@ -116,75 +124,107 @@ class Gateway:
                 param="messages",
             )
 
-    async def _stream(
+    async def _open_stream(
         self,
         target: Target,
         body: dict[str, Any],
-        upstream_request: UpstreamRequest,
-        deadline: _Deadline,
+        upstream: UpstreamRequest,
+        timeout_s: float,
+        deadline: float | None,
     ) -> StreamReply:
+        """Open the stream; hold it until the first content, so earlier failures fall back."""
         adapter = target.adapter
-        timeout_s = deadline.cap(self._timeout_s)
         stream = await self._client.open_stream(
-            upstream_request, adapter.name, timeout_s, self._idle_timeout_s
+            upstream, adapter.name, timeout_s, self._idle_timeout_s
         )
         try:
             if stream.status >= 400:
                 raise adapter.error(stream.status, stream.headers, await stream.read_error_body())
             parser = adapter.stream_parser(body)
             async with asyncio.timeout(timeout_s):
-                first = await _first_events(stream, parser, adapter.name)
+                first = await _until_content(stream, parser, adapter.name)
         except TimeoutError:
             stream.close()
             raise UpstreamServerError(
-                f"Provider '{adapter.name}' sent no stream data within {timeout_s:g}s",
+                f"Provider '{adapter.name}' sent no content within {timeout_s:g}s",
                 code="upstream_timeout",
                 status=504,
             ) from None
         except BaseException:
             stream.close()
             raise
-        return StreamReply(
-            first,
-            self._relay(stream, parser, adapter.name, deadline),
-            stream.close,
-            _target_headers(target),
-        )
+        relay = self._relay(stream, parser, target, deadline)
+        return StreamReply(first, relay, stream.close)
 
     async def _relay(
-        self, stream: UpstreamStream, parser: StreamParser, provider: str, deadline: _Deadline
+        self, stream: UpstreamStream, parser: StreamParser, target: Target, deadline: float | None
     ) -> AsyncIterator[bytes]:
+        provider = target.adapter.name
         try:
-            async with asyncio.timeout_at(deadline.when):
+            async with asyncio.timeout_at(deadline):
+                if parser.failure is not None:
+                    raise parser.failure
                 while chunk := await stream.next_chunk():
                     events = parser.feed(chunk)
                     if events:
                         yield b"".join(events) if len(events) > 1 else events[0]
+                    if parser.failure is not None:
+                        raise parser.failure
+            if not parser.complete:
+                raise UpstreamServerError(
+                    f"Provider '{provider}' ended the stream before it was complete",
+                    code="stream_truncated",
+                )
         except TimeoutError:
             raise GatewayError(
                 f"The request exceeded its deadline of {self._deadline_s:g}s",
                 code="deadline_exceeded",
                 status=504,
             ) from None
+        except GatewayError:
+            self._health.failed_after_start(target.label)
+            raise
         finally:
             stream.close()
-        if not parser.complete:
-            raise UpstreamServerError(
-                f"Provider '{provider}' ended the stream before it was complete",
-                code="stream_truncated",
-            )
 
 
-async def _first_events(stream: UpstreamStream, parser: StreamParser, provider: str) -> list[bytes]:
+async def _until_content(
+    stream: UpstreamStream, parser: StreamParser, provider: str
+) -> list[bytes]:
+    """Events up to and including the first that carries content (text or a tool call)."""
+    held: list[bytes] = []
     while chunk := await stream.next_chunk():
         events = parser.feed(chunk)
-        if events:
-            return events
+        held += events
+        if parser.complete or any(_carries_content(event) for event in events):
+            return held  # a failure after this content is reported by the relay
+        if parser.failure is not None:
+            raise parser.failure  # nothing reached the client yet: the router may fall back
     raise UpstreamServerError(
-        f"Provider '{provider}' closed the stream before sending any data",
+        f"Provider '{provider}' closed the stream before sending any content",
         code="stream_truncated",
     )
 
 
-def _target_headers(target: Target) -> Headers:
-    return [(b"x-lockgate-model", target.label.encode())]
+def _carries_content(event: bytes) -> bool:
+    """Does a canonical chunk event carry text, a tool call or a finish reason?"""
+    if not event.startswith(b"data:") or event.startswith(b"data: [DONE]"):
+        return False
+    try:
+        chunk = _decode(event[5:].strip())
+    except msgspec.DecodeError:
+        return False
+    if not isinstance(chunk, dict):
+        return False
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+            return True
+    return False
+
+
+def _target_headers(target: Target, attempts: int) -> Headers:
+    return [
+        (b"x-lockgate-model", target.label.encode()),
+        (b"x-lockgate-attempts", str(attempts).encode()),
+    ]

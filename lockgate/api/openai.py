@@ -9,6 +9,7 @@ import orjson
 from lockgate.api.http import DisconnectWatch, Request, Send, send_response
 from lockgate.errors import GatewayError, openai_error_body
 from lockgate.pipeline import Gateway, JSONReply, StreamReply
+from lockgate.routing.facts import parse_tags
 
 __all__ = ["OpenAIEndpoints"]
 
@@ -40,7 +41,7 @@ class OpenAIEndpoints:
     async def chat_completions(self, request: Request, send: Send) -> None:
         body = await request.body(self._limit)
         async with DisconnectWatch(request.receive):
-            reply = await self._gateway.chat(body)
+            reply = await self._gateway.chat(body, parse_tags(request.header(b"x-lockgate-tags")))
             if isinstance(reply, StreamReply):
                 await _send_stream(send, reply, request.request_id)
             else:

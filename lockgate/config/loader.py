@@ -173,12 +173,15 @@ def _known_keys(loc: Loc) -> list[str]:
         if isinstance(part, int) or model is None:
             annotation = _item_type(annotation)
             continue
-        field = model.model_fields.get(part)
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        field = fields.get(part)
         if field is None:
             return []
         annotation = field.annotation
     model = _model_in(annotation)
-    return list(model.model_fields) if model is not None else []
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

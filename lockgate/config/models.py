@@ -7,9 +7,9 @@ setting that is silently ignored. Cross-references (a target naming a provider) 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
     "GatewayConfig",
@@ -96,7 +96,21 @@ class StorageConfig(StrictModel):
         return value
 
 
-ProviderType = Literal["openai", "azure", "simulator"]
+ProviderType = Literal["openai", "azure", "anthropic", "gemini", "simulator"]
+
+
+class VertexConfig(StrictModel):
+    """Serve a `gemini` provider through Vertex AI instead of the Gemini API."""
+
+    project: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.:\-]*$",  # domain-scoped ids look like example.com:proj
+        description="Google Cloud project id.",
+    )
+    location: str = Field(
+        "us-central1",
+        pattern=r"^[a-z0-9\-]+$",
+        description="Vertex AI region, or `global`.",
+    )
 
 
 class ProviderConfig(StrictModel):
@@ -111,7 +125,9 @@ class ProviderConfig(StrictModel):
     type: ProviderType = Field(
         description=(
             "Wire protocol. `openai`: any OpenAI-compatible server; `azure`: Azure OpenAI "
-            "deployments; `simulator`: the built-in simulator, started in-process."
+            "deployments; `anthropic`: Anthropic's Messages API; "
+            "`gemini`: Google's Gemini API (or Vertex AI with `vertex`); "
+            "`simulator`: the built-in simulator, started in-process."
         )
     )
     base_url: str | None = Field(
@@ -140,6 +156,21 @@ class ProviderConfig(StrictModel):
     )
     latency_ms: float = Field(0.0, ge=0, description="Simulator only: delay before each answer.")
     tokens_per_s: float = Field(0.0, ge=0, description="Simulator only: stream pacing (0 = none).")
+    vertex: VertexConfig | None = Field(
+        None,
+        description=(
+            "gemini only: serve through Vertex AI, `{project, location}` (location defaults to "
+            "us-central1); `api_key` is then an OAuth access token sent as a bearer token, and "
+            "base_url defaults to https://LOCATION-aiplatform.googleapis.com. Without it: the "
+            "Gemini API at https://generativelanguage.googleapis.com, key in x-goog-api-key."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _vertex_is_gemini(self) -> ProviderConfig:
+        if self.vertex is not None and self.type != "gemini":
+            raise ValueError("`vertex` applies to providers of type gemini only")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -149,6 +180,13 @@ class ProviderConfig(StrictModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+
+class Price(StrictModel):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
 
 
 class TargetConfig(StrictModel):
@@ -162,17 +200,89 @@ class TargetConfig(StrictModel):
         ),
     )
     weight: float = Field(1.0, gt=0, description="Share of traffic under the weighted strategy.")
+    context_window: int | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Most input tokens this target accepts; longer requests skip it (estimated before "
+            "the call)."
+        ),
+    )
+    price: Price | None = Field(
+        None, description="USD per million tokens, for the `cost` strategy (overrides the model's)."
+    )
+
+
+class Comparison(StrictModel):
+    """A numeric condition; every bound given must hold."""
+
+    lt: float | None = None
+    lte: float | None = None
+    gt: float | None = None
+    gte: float | None = None
+
+
+class RuleCondition(StrictModel):
+    """What a request must look like for a rule to apply; every condition given must hold."""
+
+    input_tokens: Comparison | None = Field(
+        None, description="Estimated input tokens (characters / 4, images 85 each)."
+    )
+    stream: bool | None = Field(None, description="The request streams (or does not).")
+    tools: bool | None = Field(None, description="The request offers tools (or does not).")
+    tags: dict[str, str] | None = Field(
+        None, description="Every tag given appears with that value in `x-lockgate-tags`."
+    )
+
+
+class RuleConfig(StrictModel):
+    """Conditional routing: the first rule whose condition holds sends the request to `model`."""
+
+    when: RuleCondition = Field(
+        default_factory=RuleCondition,
+        alias="if",
+        description="Condition (`if:` in YAML); omitted: always.",
+    )
+    model: str = Field(description="Name of another model that serves the request.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Strategy = Literal["weighted", "fallback", "latency", "least-busy", "cost"]
 
 
 class ModelConfig(StrictModel):
-    """A model name clients send, and the targets that serve it."""
+    """A model name clients send, and the targets (or rules) that serve it."""
 
     name: str = Field(
         min_length=1,
         max_length=256,
         description="The name clients send. May hold one `*` glob, e.g. `openai/*` or `*`.",
     )
-    targets: Annotated[list[TargetConfig], Field(min_length=1)]
+    targets: list[TargetConfig] = Field(
+        default_factory=list, description="Where requests go; required unless `rules` is given."
+    )
+    strategy: Strategy = Field(
+        "weighted",
+        description=(
+            "How a target is chosen: `weighted` (random by weight), `fallback` (in order), "
+            "`latency` (fastest recently), `least-busy` (fewest in flight), `cost` (cheapest)."
+        ),
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Models tried, in order, when every target of this one failed.",
+    )
+    rules: list[RuleConfig] = Field(
+        default_factory=list,
+        description="Conditional routing to other models; the first matching rule wins.",
+    )
+    price: Price | None = Field(
+        None, description="USD per million tokens of every target (for the `cost` strategy)."
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, description="Overrides `routing.timeout_s` for this model."
+    )
 
     @field_validator("name")
     @classmethod
@@ -181,9 +291,22 @@ class ModelConfig(StrictModel):
             raise ValueError("a model name may hold at most one `*`")
         return value
 
+    @model_validator(mode="after")
+    def _targets_or_rules(self) -> ModelConfig:
+        if not self.targets and not self.rules:
+            raise ValueError("a model needs `targets` or `rules`")
+        return self
+
+
+class CooldownConfig(StrictModel):
+    """Circuit breaker: a failing target is skipped for a while, then probed with one request."""
+
+    after_failures: int = Field(3, ge=1, description="Consecutive failures that open it.")
+    for_s: float = Field(30.0, gt=0, description="How long the target is skipped.")
+
 
 class RoutingConfig(StrictModel):
-    """Deadlines for upstream calls."""
+    """Deadlines, retries and cooldowns for upstream calls."""
 
     timeout_s: float = Field(
         60.0, gt=0, description="Per attempt: until the response (non-streaming) or first chunk."
@@ -195,6 +318,26 @@ class RoutingConfig(StrictModel):
     deadline_s: float | None = Field(
         None, gt=0, description="Bound on the whole request, streaming included (none by default)."
     )
+    retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description=(
+            "Extra rounds over a model's targets after every one failed retryably, with "
+            "exponential backoff and jitter between rounds."
+        ),
+    )
+    backoff_s: float = Field(0.25, ge=0, description="First backoff; doubles each round.")
+    backoff_max_s: float = Field(8.0, ge=0, description="Longest backoff.")
+    max_retry_after_s: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "A provider's retry-after up to this is waited for; a longer one cools the target "
+            "down instead."
+        ),
+    )
+    cooldown: CooldownConfig = Field(default_factory=CooldownConfig)
 
 
 class ObservabilityConfig(StrictModel):

@@ -28,7 +28,8 @@ def render_reference() -> str:
 def _render(model: type[BaseModel], prefix: str, lines: list[str], seen: set[str]) -> None:
     nested: list[tuple[str, type[BaseModel]]] = []
     rows = []
-    for name, field in model.model_fields.items():
+    for attribute, field in model.model_fields.items():
+        name = field.alias or attribute
         path = f"{prefix}{name}"
         inner, is_list = _nested_model(field.annotation)
         section = f"{path}[]" if is_list else path
@@ -65,6 +66,12 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         return _nested_model(args[0])
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            inner, is_list = _nested_model(arg)
+            if inner is not None:
+                return inner, is_list
+        return None, False
     if origin is list and args:
         inner, _ = _nested_model(args[0])
         return inner, True

@@ -36,6 +36,7 @@ def check_references(config: GatewayConfig) -> list[Problem]:
                         "`*` in a target model needs a `*` in the model name it stands for",
                     )
                 )
+    problems += _model_references(config)
     for p, provider in enumerate(config.providers):
         if provider.type == "azure" and provider.base_url is None:
             problems.append(
@@ -45,6 +46,58 @@ def check_references(config: GatewayConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _model_references(config: GatewayConfig) -> list[Problem]:
+    """Fallbacks and rules name models that exist, and rules never lead back to themselves."""
+    names = [model.name for model in config.models]
+    globs = [name.partition("*") for name in names if "*" in name]
+
+    def known(name: str) -> bool:
+        return name in names or any(
+            name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix)
+            for prefix, _, suffix in globs
+        )
+
+    problems: list[Problem] = []
+    for m, model in enumerate(config.models):
+        for f, fallback in enumerate(model.fallbacks):
+            if fallback == model.name:
+                problems.append(
+                    (("models", m, "fallbacks", f), "a model cannot fall back to itself")
+                )
+            elif not known(fallback):
+                problems.append(
+                    (
+                        ("models", m, "fallbacks", f),
+                        f"unknown model {fallback!r}{_hint(fallback, names, 'models')}",
+                    )
+                )
+        for r, rule in enumerate(model.rules):
+            if not known(rule.model):
+                problems.append(
+                    (
+                        ("models", m, "rules", r, "model"),
+                        f"unknown model {rule.model!r}{_hint(rule.model, names, 'models')}",
+                    )
+                )
+    rules = {model.name: [rule.model for rule in model.rules] for model in config.models}
+    for m, model in enumerate(config.models):
+        if _leads_back(model.name, rules):
+            problems.append((("models", m, "rules"), f"rules of {model.name!r} lead back to it"))
+    return problems
+
+
+def _leads_back(start: str, rules: dict[str, list[str]]) -> bool:
+    pending, seen = list(rules.get(start, [])), set()
+    while pending:
+        name = pending.pop()
+        if name == start:
+            return True
+        if name not in seen:
+            seen.add(name)
+            pending.extend(rules.get(name, []))
+    return False
 
 
 class _Named(Protocol):
@@ -63,10 +116,10 @@ def _duplicates_of(items: Sequence[_Named], section: str, what: str) -> list[Pro
     return problems
 
 
-def _hint(name: str, candidates: list[str]) -> str:
+def _hint(name: str, candidates: list[str], what: str = "providers") -> str:
     match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if match:
         return f" (did you mean {match[0]!r}?)"
     if candidates:
-        return f"; declared providers: {', '.join(candidates)}"
-    return "; no providers are declared"
+        return f"; declared {what}: {', '.join(candidates)}"
+    return f"; no {what} are declared"

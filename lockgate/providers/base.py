@@ -33,6 +33,12 @@ class StreamParser(Protocol):
         """True once the provider signalled a normal end of stream."""
         ...
 
+    @property
+    def failure(self) -> GatewayError | None:
+        """Set once the provider reported an error in the stream; `feed` then returns only the
+        events that came before it, and the caller ends the stream with this error."""
+        ...
+
     def feed(self, data: bytes) -> list[bytes]:
         """Canonical events (`data: {...}\\n\\n`) completed by `data`."""
         ...
@@ -47,9 +53,13 @@ class ProviderAdapter(Protocol):
 
     def embeddings_request(self, body: dict[str, Any], model: str) -> UpstreamRequest: ...
 
-    def chat_response(self, body: bytes) -> bytes: ...
+    def chat_response(self, body: bytes, request: dict[str, Any]) -> bytes:
+        """The canonical `chat.completion` for the provider's answer to `request`."""
+        ...
 
-    def embeddings_response(self, body: bytes) -> bytes: ...
+    def embeddings_response(self, body: bytes, request: dict[str, Any]) -> bytes:
+        """The canonical embeddings list for the provider's answer to `request`."""
+        ...
 
     def stream_parser(self, body: dict[str, Any]) -> StreamParser:
         """A parser for the stream answering `body` (the canonical request as sent)."""

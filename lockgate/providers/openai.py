@@ -6,7 +6,7 @@ bytes through, and maps errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -24,13 +24,16 @@ _DONE = b"[DONE]"
 
 
 class OpenAIStreamParser:
-    """Passes OpenAI SSE events through unchanged, noting the final `[DONE]`."""
+    """Passes OpenAI SSE events through unchanged, noting `[DONE]` and in-band errors."""
 
-    __slots__ = ("_splitter", "complete")
+    __slots__ = ("_provider", "_scrub", "_splitter", "complete", "failure")
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str, scrub: Callable[[str], str]) -> None:
+        self._provider = provider
+        self._scrub = scrub
         self._splitter = EventSplitter()
         self.complete = False
+        self.failure: GatewayError | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
         events = []
@@ -40,8 +43,18 @@ class OpenAIStreamParser:
                 self.complete = True
             elif payload is None:
                 continue  # comments and keep-alives carry nothing for the client
+            elif b'"error"' in payload[:16]:
+                self.failure = self._in_band_error(payload)
+                break
             events.append(event + b"\n\n")
         return events
+
+    def _in_band_error(self, payload: bytes) -> GatewayError:
+        message = _error_fields(payload)[0]
+        return UpstreamServerError(
+            f"Provider '{self._provider}' reported an error mid-stream: "
+            + (self._scrub(message) or "no message")
+        )
 
 
 class OpenAIAdapter:
@@ -78,14 +91,14 @@ class OpenAIAdapter:
         body["model"] = model
         return UpstreamRequest(self._url("embeddings", model), self._headers, _encode(body))
 
-    def chat_response(self, body: bytes) -> bytes:
+    def chat_response(self, body: bytes, request: dict[str, Any]) -> bytes:
         return body
 
-    def embeddings_response(self, body: bytes) -> bytes:
+    def embeddings_response(self, body: bytes, request: dict[str, Any]) -> bytes:
         return body
 
     def stream_parser(self, body: dict[str, Any]) -> OpenAIStreamParser:
-        return OpenAIStreamParser()
+        return OpenAIStreamParser(self.name, self._scrub)
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         """Map an upstream error answer; the message is kept, any credential in it is not."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lockgate.config.models import ProviderConfig
+from lockgate.providers.anthropic import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicAdapter
 from lockgate.providers.base import ProviderAdapter
+from lockgate.providers.gemini import (
+    GEMINI_BASE_URL,
+    GeminiAdapter,
+    VertexLocation,
+    vertex_base_url,
+)
 from lockgate.providers.openai import AzureOpenAIAdapter, OpenAIAdapter
 
 __all__ = ["build_adapter"]
@@ -40,6 +47,31 @@ def _azure(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     )
 
 
+def _anthropic(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    return AnthropicAdapter(
+        provider.name,
+        base_url or provider.base_url or ANTHROPIC_BASE_URL,
+        _secret(provider),
+        api_version=provider.api_version or ANTHROPIC_VERSION,
+        drop_unsupported=provider.drop_unsupported,
+        extra_headers=provider.headers,
+    )
+
+
+def _gemini(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    vertex = provider.vertex
+    location = VertexLocation(vertex.project, vertex.location) if vertex else None
+    default = vertex_base_url(vertex.location) if vertex else GEMINI_BASE_URL
+    return GeminiAdapter(
+        provider.name,
+        base_url or provider.base_url or default,
+        _secret(provider),
+        vertex=location,
+        extra_headers=provider.headers,
+        drop_unsupported=provider.drop_unsupported,
+    )
+
+
 def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     # The simulator speaks OpenAI's protocol; the container starts it and passes its URL.
     # It insists on a key, like the real thing; any will do.
@@ -51,6 +83,8 @@ def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapte
 _FACTORIES: dict[str, Callable[[ProviderConfig, str | None], ProviderAdapter]] = {
     "openai": _openai,
     "azure": _azure,
+    "anthropic": _anthropic,
+    "gemini": _gemini,
     "simulator": _simulator,
 }
 

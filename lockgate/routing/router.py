@@ -1,14 +1,18 @@
-"""Resolve the model a client names to the target that will serve it."""
+"""Resolve the model a client names to the ordered targets that may serve it."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from lockgate.config.models import ModelConfig
+from lockgate.config.models import ModelConfig, Price, RuleConfig
 from lockgate.errors import ModelNotFound
 from lockgate.providers.base import ProviderAdapter
+from lockgate.routing.facts import RequestFacts, matches
+from lockgate.routing.health import HealthBook
+from lockgate.routing.strategies import STRATEGIES, Order
 
 __all__ = ["Route", "Router", "Target"]
 
@@ -19,26 +23,29 @@ class Target:
 
     adapter: ProviderAdapter
     model: str
-    weight: float
+    weight: float = 1.0
+    context_window: int | None = None
+    unit_price: float = math.inf
+    label: str = field(init=False)
+    """`provider/model`, as reported in `x-lockgate-model` and keyed in the health book."""
 
-    @property
-    def label(self) -> str:
-        """`provider/model`, as reported in `x-lockgate-model`."""
-        return f"{self.adapter.name}/{self.model}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.adapter.name}/{self.model}")
+
+    def fits(self, facts: RequestFacts) -> bool:
+        return self.context_window is None or facts.input_tokens <= self.context_window
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """The targets serving one client-facing model name."""
+    """One client-facing model: its targets, how to order them, and where to go next."""
 
     name: str
     targets: Sequence[Target]
-    cumulative_weights: Sequence[float]
-
-    def pick(self, rng: random.Random) -> Target:
-        if len(self.targets) == 1:
-            return self.targets[0]
-        return rng.choices(self.targets, cum_weights=self.cumulative_weights)[0]
+    order: Order
+    fallbacks: Sequence[str] = ()
+    rules: Sequence[RuleConfig] = ()
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +55,9 @@ class _GlobRoute:
     config: ModelConfig
 
     def match(self, name: str) -> str | None:
-        """The text `*` stands for in `name`, or None."""
+        """The text `*` stands for in `name` (never empty), or None."""
         if (
-            len(name) >= len(self.prefix) + len(self.suffix)
+            len(name) > len(self.prefix) + len(self.suffix)
             and name.startswith(self.prefix)
             and name.endswith(self.suffix)
         ):
@@ -62,9 +69,15 @@ class Router:
     """Model name -> route: exact names from a dict, then `*` globs in config order."""
 
     def __init__(
-        self, models: Sequence[ModelConfig], adapters: Mapping[str, ProviderAdapter]
+        self,
+        models: Sequence[ModelConfig],
+        adapters: Mapping[str, ProviderAdapter],
+        health: HealthBook,
+        rng: random.Random | None = None,
     ) -> None:
         self._adapters = adapters
+        self.health = health
+        self._rng = rng or random.Random()
         self._exact: dict[str, Route] = {}
         self._globs: list[_GlobRoute] = []
         for model in models:
@@ -72,38 +85,59 @@ class Router:
                 prefix, _, suffix = model.name.partition("*")
                 self._globs.append(_GlobRoute(prefix, suffix, model))
             else:
-                self._exact[model.name] = self._route(model, "")
-        self._rng = random.Random()
+                self._exact[model.name] = self._route(model, model.name, "")
 
     @property
     def listed_models(self) -> list[str]:
         """Names a client can discover (globs cannot be listed)."""
         return list(self._exact)
 
-    def resolve(self, name: str) -> Target:
-        route = self._exact.get(name)
-        if route is None:
-            route = self._resolve_glob(name)
-        return route.pick(self._rng)
+    def resolve(self, name: str, facts: RequestFacts | None = None) -> Route:
+        """The route for `name`, following its rules (config validation rules out cycles)."""
+        route = self._exact.get(name) or self._resolve_glob(name)
+        while route.rules and facts is not None:
+            target = next((rule.model for rule in route.rules if matches(rule.when, facts)), None)
+            if target is None:
+                break
+            route = self._exact.get(target) or self._resolve_glob(target)
+        return route
+
+    def candidates(self, route: Route, facts: RequestFacts | None) -> list[Target]:
+        """The route's targets in strategy order, without those too small for the request."""
+        targets = route.targets
+        if facts is not None and any(t.context_window for t in targets):
+            targets = [t for t in targets if t.fits(facts)]
+        if len(targets) <= 1:
+            return list(targets)
+        return route.order(targets, self.health, self._rng)
 
     def _resolve_glob(self, name: str) -> Route:
         for glob in self._globs:
             matched = glob.match(name)
-            if matched is not None and matched:
-                return self._route(glob.config, matched, name)
+            if matched is not None:
+                return self._route(glob.config, name, matched)
         raise ModelNotFound(name)
 
-    def _route(self, model: ModelConfig, matched: str, name: str | None = None) -> Route:
+    def _route(self, model: ModelConfig, name: str, matched: str) -> Route:
         targets = [
             Target(
                 self._adapters[target.provider],
                 target.model.replace("*", matched),
                 target.weight,
+                target.context_window,
+                _unit_price(target.price or model.price),
             )
             for target in model.targets
         ]
-        cumulative, total = [], 0.0
-        for target in targets:
-            total += target.weight
-            cumulative.append(total)
-        return Route(name or model.name, targets, cumulative)
+        return Route(
+            name,
+            targets,
+            STRATEGIES[model.strategy],
+            tuple(model.fallbacks),
+            tuple(model.rules),
+            model.timeout_s,
+        )
+
+
+def _unit_price(price: Price | None) -> float:
+    return math.inf if price is None else price.input + price.output

@@ -5,10 +5,13 @@ Used as the upstream in tests, demos and the load benchmark.
 Endpoints: ``POST /v1/chat/completions`` (JSON and SSE), ``POST /v1/embeddings``,
 ``GET /v1/models[/{id}]`` (also under ``/openai/v1``), Azure-style
 ``POST /openai/deployments/{deployment}/chat/completions|embeddings`` (the
-deployment is the model), plus ``GET /sim/stats`` and ``POST /sim/reset``.
+deployment is the model), Anthropic's ``POST /v1/messages`` (``anthropic_*`` modules),
+Gemini's ``POST /v1beta/models/{model}:generateContent|streamGenerateContent|batchEmbedContents``
+and Vertex AI's ``.../publishers/google/models/{model}:...`` (``gemini_*`` modules),
+plus ``GET /sim/stats``, ``GET /sim/echoes`` and ``POST /sim/reset``.
 Any ``Authorization: Bearer ...`` or ``api-key`` header is accepted; none is 401.
 ``x-sim-echo-headers: 1`` adds a ``"simulator"`` field (headers, path, query,
-body) to non-streaming JSON answers.
+body) to non-streaming JSON answers and logs the request for ``/sim/echoes``.
 
 Directives script a single request. Sources, merged with later winning: the
 model suffix ``sim-small?status=500&retry_after=2``, the body field

@@ -14,11 +14,14 @@ class EventSplitter:
         self._buffer = b""
 
     def feed(self, data: bytes) -> list[bytes]:
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer = self._buffer + data if self._buffer else data
+        held = b""
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):  # maybe half of a CRLF split across two reads
+                buffer, held = buffer[:-1], b"\r"
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events = buffer.split(b"\n\n")
-        self._buffer = events.pop()
+        self._buffer = events.pop() + held
         return [event for event in events if event]
 
     @property

@@ -133,8 +133,7 @@ def test_bad_urls() -> None:
 def test_model_without_targets_and_with_two_globs() -> None:
     text = "models:\n  - name: a\n    targets: []\n  - name: '*/*'\n    targets: [{provider: p, model: m}]\n"
     assert errors_of(text) == [
-        "lockgate.yaml:3: models[0].targets: List should have at least 1 item after validation, "
-        "not 0",
+        "lockgate.yaml:2: models[0]: Value error, a model needs `targets` or `rules`",
         "lockgate.yaml:4: models[1].name: Value error, a model name may hold at most one `*`",
     ]
 

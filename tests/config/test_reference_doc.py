@@ -14,8 +14,7 @@ def test_reference_in_docs_is_current() -> None:
     text = DOC.read_text(encoding="utf-8")
     generated = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert generated == render_reference().strip(), (
-        "docs/configuration.md is stale: regenerate the reference block with "
-        "`python -m lockgate.config.reference`"
+        "docs/configuration.md is stale: regenerate it with scripts/gen-docs"
     )
 
 

@@ -1,0 +1,197 @@
+"""Run a request against its targets: retries with backoff, the next target, then fallbacks.
+
+Order of tries: for the model and then each of its fallbacks, up to `1 + retries` rounds over
+the model's targets (in strategy order, skipping cooled-down and paused ones), with exponential
+backoff and jitter between rounds. A provider's `retry-after` is honoured: the target is paused
+that long (or cooled down when it asks for longer than `max_retry_after_s`) and never tried
+sooner. Client errors (4xx other than 408/409/429) end the request at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from lockgate.config.models import RoutingConfig
+from lockgate.errors import BadRequest, GatewayError
+from lockgate.routing.facts import RequestFacts
+from lockgate.routing.router import Route, Router, Target
+
+__all__ = ["AttemptRunner", "Attempted"]
+
+log = logging.getLogger("lockgate.routing")
+
+R = TypeVar("R")
+Attempt = Callable[[Target, float], Awaitable[R]]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted(Generic[R]):
+    result: R
+    target: Target
+    attempts: int
+
+
+class _Tally:
+    """What went wrong so far, to choose the error the client finally gets."""
+
+    __slots__ = ("attempts", "last_error", "rate_limits", "too_long")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.last_error: GatewayError | None = None
+        self.rate_limits: list[float] = []
+        self.too_long = False
+
+
+class AttemptRunner:
+    def __init__(self, router: Router, routing: RoutingConfig, rng: random.Random | None = None):
+        self._router = router
+        self._health = router.health
+        self._routing = routing
+        self._rng = rng or random.Random()
+
+    async def run(
+        self,
+        model: str,
+        facts: RequestFacts | None,
+        attempt: Attempt[R],
+        deadline: float | None,
+    ) -> Attempted[R]:
+        """The first successful attempt, or the error that best explains why none succeeded."""
+        tally = _Tally()
+        route = self._router.resolve(model, facts)
+        chain: list[Route] = [route]
+        for name in route.fallbacks:
+            chain.append(self._router.resolve(name, facts))
+        for current in chain:
+            done = await self._try_route(current, facts, attempt, deadline, tally)
+            if done is not None:
+                return done
+        raise self._final_error(model, tally)
+
+    async def _try_route(
+        self,
+        route: Route,
+        facts: RequestFacts | None,
+        attempt: Attempt[R],
+        deadline: float | None,
+        tally: _Tally,
+    ) -> Attempted[R] | None:
+        targets = self._router.candidates(route, facts)
+        if not targets:
+            tally.too_long = True
+            return None
+        timeout_s = route.timeout_s or self._routing.timeout_s
+        health = self._health
+        for round_ in range(self._routing.retries + 1):
+            if round_ and not await self._wait_before_round(round_, targets, deadline):
+                return None
+            for target in targets:
+                label = target.label
+                if not health.available(label):
+                    continue
+                remaining = _remaining(deadline)
+                if remaining is not None and remaining <= 0:
+                    return None
+                tally.attempts += 1
+                health.start(label)
+                started = time.monotonic()
+                try:
+                    result = await attempt(
+                        target, timeout_s if remaining is None else min(timeout_s, remaining)
+                    )
+                except GatewayError as error:
+                    self._record_failure(target, error, tally)
+                    continue
+                except BaseException:
+                    health.finished(label)
+                    raise
+                health.succeeded(label, time.monotonic() - started)
+                return Attempted(result, target, tally.attempts)
+        return None
+
+    def _record_failure(self, target: Target, error: GatewayError, tally: _Tally) -> None:
+        label = target.label
+        if not error.retryable:
+            self._health.finished(label)
+            error.attempts = tally.attempts
+            raise error
+        tally.last_error = error
+        wait_s = _retry_after_s(error)
+        if error.status == 429:
+            self._health.finished(label)
+            wait_s = self._routing.backoff_s if wait_s is None else wait_s
+            tally.rate_limits.append(wait_s)
+        else:
+            self._health.failed(label)
+        if wait_s is not None:  # the provider said when to come back (429, 503, 529)
+            if wait_s > self._routing.max_retry_after_s:
+                self._health.cool_down(label, wait_s)
+            else:
+                self._health.pause(label, wait_s)
+        log.info("attempt on %s failed: %s", label, error.code or error.status)
+
+    async def _wait_before_round(
+        self, round_: int, targets: list[Target], deadline: float | None
+    ) -> bool:
+        """Sleep the backoff (at least until a target may be tried); False: give up instead."""
+        soonest = min(self._health.pause_s(target.label) for target in targets)
+        if soonest > self._routing.max_retry_after_s:
+            return False
+        backoff = min(self._routing.backoff_max_s, self._routing.backoff_s * 2 ** (round_ - 1))
+        delay = max(soonest, backoff * (0.5 + self._rng.random() / 2))
+        remaining = _remaining(deadline)
+        if remaining is not None and delay >= remaining:
+            return False
+        await asyncio.sleep(delay)
+        return True
+
+    def _final_error(self, model: str, tally: _Tally) -> GatewayError:
+        if tally.attempts == 0:
+            if tally.too_long:
+                error: GatewayError = BadRequest(
+                    f"The request is longer than the context window of every target of '{model}'",
+                    param="messages",
+                    code="context_length_exceeded",
+                )
+            else:
+                error = GatewayError(
+                    f"Every target of '{model}' is cooling down after failures; try again later",
+                    code="no_healthy_target",
+                    status=503,
+                    headers={"retry-after": "1"},
+                )
+        elif tally.rate_limits and len(tally.rate_limits) == tally.attempts:
+            wait_s = min(tally.rate_limits)
+            error = GatewayError(
+                f"Every target of '{model}' is rate-limited by its provider",
+                code="upstream_rate_limited",
+                status=429,
+                headers={"retry-after": str(max(1, round(wait_s)))},
+            )
+            error.type = "rate_limit_error"
+        else:
+            assert tally.last_error is not None
+            error = tally.last_error
+        error.attempts = tally.attempts
+        return error
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - asyncio.get_running_loop().time()
+
+
+def _retry_after_s(error: GatewayError) -> float | None:
+    value = error.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: treat as unknown

@@ -1,0 +1,135 @@
+"""Per-target health: cooldowns (a circuit breaker), rate-limit pauses, latency, load.
+
+In memory, one book per process; every decision is O(1) per target. A target whose consecutive
+failures reach `cooldown.after_failures` is skipped for `cooldown.for_s`, then one request probes
+it (half-open): success closes the breaker, failure opens it again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lockgate.config.models import CooldownConfig
+
+__all__ = ["HealthBook", "TargetHealth"]
+
+LATENCY_SMOOTHING = 0.3
+
+
+@dataclass(slots=True)
+class TargetHealth:
+    failures: int = 0
+    open_until: float = 0.0
+    probing: bool = False
+    paused_until: float = 0.0
+    in_flight: int = 0
+    latency_s: float | None = None
+    requests: int = 0
+
+
+class HealthBook:
+    """Health of every target, keyed by its label (`provider/model`)."""
+
+    def __init__(self, cooldown: CooldownConfig, clock: Callable[[], float] = time.monotonic):
+        self._cooldown = cooldown
+        self._clock = clock
+        self._targets: dict[str, TargetHealth] = {}
+
+    def get(self, label: str) -> TargetHealth:
+        health = self._targets.get(label)
+        if health is None:
+            health = self._targets[label] = TargetHealth()
+        return health
+
+    def available(self, label: str) -> bool:
+        """May a request be sent now? (A half-open target admits one probe at a time.)"""
+        health = self._targets.get(label)
+        if health is None:
+            return True
+        now = self._clock()
+        if health.paused_until > now:
+            return False
+        if health.open_until > now:
+            return False
+        return not (health.open_until and health.probing)
+
+    def pause_s(self, label: str) -> float:
+        """Seconds until a paused (rate-limited) target may be tried; inf while it cools down."""
+        health = self._targets.get(label)
+        if health is None:
+            return 0.0
+        now = self._clock()
+        if health.open_until > now or (health.open_until and health.probing):
+            return math.inf
+        return max(0.0, health.paused_until - now)
+
+    def start(self, label: str) -> None:
+        health = self.get(label)
+        health.in_flight += 1
+        health.requests += 1
+        if health.open_until:  # cooldown over: this request is the probe
+            health.probing = True
+
+    def succeeded(self, label: str, latency_s: float) -> None:
+        health = self.get(label)
+        health.in_flight -= 1
+        health.failures = 0
+        health.open_until = 0.0
+        health.probing = False
+        previous = health.latency_s
+        health.latency_s = (
+            latency_s if previous is None else previous + LATENCY_SMOOTHING * (latency_s - previous)
+        )
+
+    def failed(self, label: str) -> None:
+        health = self.get(label)
+        health.in_flight -= 1
+        health.failures += 1
+        if health.probing or health.failures >= self._cooldown.after_failures:
+            health.open_until = self._clock() + self._cooldown.for_s
+            health.probing = False
+
+    def failed_after_start(self, label: str) -> None:
+        """A stream broke after it was handed to the client (its attempt already succeeded)."""
+        health = self.get(label)
+        health.failures += 1
+        if health.failures >= self._cooldown.after_failures:
+            health.open_until = self._clock() + self._cooldown.for_s
+
+    def finished(self, label: str) -> None:
+        """The attempt ended for a reason that says nothing about the target's health."""
+        health = self.get(label)
+        health.in_flight -= 1
+        health.probing = False
+
+    def pause(self, label: str, seconds: float) -> None:
+        """The provider asked for a pause (retry-after)."""
+        health = self.get(label)
+        health.paused_until = max(health.paused_until, self._clock() + seconds)
+
+    def cool_down(self, label: str, seconds: float) -> None:
+        health = self.get(label)
+        health.open_until = self._clock() + seconds
+        health.probing = False
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        now = self._clock()
+        return {
+            label: {
+                "state": "cooling_down"
+                if health.open_until > now
+                else "probing"
+                if health.open_until
+                else "healthy",
+                "consecutive_failures": health.failures,
+                "retry_in_s": round(max(health.open_until, health.paused_until, now) - now, 3),
+                "in_flight": health.in_flight,
+                "latency_ms": None
+                if health.latency_s is None
+                else round(health.latency_s * 1000, 1),
+            }
+            for label, health in self._targets.items()
+        }
