@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +38,17 @@ class Scenario:
     name: str
     stream: bool
     connections: int
-    upstream_latency_ms: int
+    direct_model: str
+    gateway_model: str
 
 
 SCENARIOS = [
-    Scenario("json c64", stream=False, connections=64, upstream_latency_ms=0),
-    Scenario("stream c64", stream=True, connections=64, upstream_latency_ms=0),
-    Scenario("json c1 (50 ms upstream)", stream=False, connections=1, upstream_latency_ms=50),
-    Scenario("stream c1 (50 ms upstream)", stream=True, connections=1, upstream_latency_ms=50),
+    Scenario("json c64", False, 64, "sim-small", "bench"),
+    Scenario("json c64, 3 targets", False, 64, "sim-small", "bench-3"),
+    Scenario("stream c64", True, 64, "sim-small", "bench"),
+    Scenario("json c1", False, 1, "sim-small", "bench"),
+    Scenario("json c1, 50 ms upstream", False, 1, "sim-small?latency_ms=50", "bench-50ms"),
+    Scenario("stream c1, 50 ms upstream", True, 1, "sim-small?latency_ms=50", "bench-50ms"),
 ]
 
 
@@ -55,6 +58,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu: float | None = None
+    """Share of one CPU the gateway used during the run (None for direct runs)."""
 
 
 def free_port() -> int:
@@ -83,6 +88,11 @@ models:
     targets: [{{provider: sim, model: sim-small}}]
   - name: bench-50ms
     targets: [{{provider: sim, model: "sim-small?latency_ms=50"}}]
+  - name: bench-3
+    targets:
+      - {{provider: sim, model: sim-a}}
+      - {{provider: sim, model: sim-b}}
+      - {{provider: sim, model: sim-c}}
 observability: {{log_level: warning}}
 """
 
@@ -128,6 +138,12 @@ def _percentile(output: str, which: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -171,22 +187,24 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
             processes.append(gateway)
-            wait_ready(f"http://127.0.0.1:{sim_port}/v1/models")
+            wait_ready(f"http://127.0.0.1:{sim_port}/sim/stats")
             wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
             rows = []
             for scenario in SCENARIOS:
-                suffix = "?latency_ms=50" if scenario.upstream_latency_ms else ""
-                direct_model = f"sim-small{suffix}"
-                gateway_model = "bench-50ms" if scenario.upstream_latency_ms else "bench"
                 results = {}
                 for label, port, model in (
-                    ("direct", sim_port, direct_model),
-                    ("gateway", gw_port, gateway_model),
+                    ("direct", sim_port, scenario.direct_model),
+                    ("gateway", gw_port, scenario.gateway_model),
                 ):
                     script = lua_script(workdir, model, scenario.stream)
                     url = f"http://127.0.0.1:{port}/v1/chat/completions"
                     run_wrk(url, script, scenario.connections, 1)  # warm-up
-                    results[label] = run_wrk(url, script, scenario.connections, args.duration)
+                    cpu_before, started = cpu_seconds(gateway.pid), time.monotonic()
+                    result = run_wrk(url, script, scenario.connections, args.duration)
+                    if label == "gateway":
+                        used = cpu_seconds(gateway.pid) - cpu_before
+                        result = replace(result, cpu=used / (time.monotonic() - started))
+                    results[label] = result
                 rows.append((scenario, results["direct"], results["gateway"]))
                 print_row(scenario, results["direct"], results["gateway"])
             rss = peak_rss_mb(gateway.pid)
@@ -216,9 +234,10 @@ def main() -> None:
 
 def print_row(scenario: Scenario, direct: Result, gateway: Result) -> None:
     ratio = gateway.requests_per_s / direct.requests_per_s if direct.requests_per_s else 0
+    cpu = gateway.cpu or 0.0
     print(
-        f"{scenario.name:28} direct {direct.requests_per_s:9.0f} req/s  "
-        f"gateway {gateway.requests_per_s:9.0f} req/s ({ratio:4.0%})  "
+        f"{scenario.name:27} direct {direct.requests_per_s:7.0f}/s  "
+        f"gateway {gateway.requests_per_s:7.0f}/s ({ratio:4.0%}, CPU {cpu:4.0%})  "
         f"p50 +{gateway.p50_ms - direct.p50_ms:6.3f} ms  "
         f"p99 +{gateway.p99_ms - direct.p99_ms:6.3f} ms  errors {direct.errors}/{gateway.errors}",
         flush=True,

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from lockgate.config.models import GatewayConfig
-from lockgate.errors import BadRequest, GatewayError, UpstreamServerError
+from lockgate.errors import BadRequest, GatewayError, UpstreamServerError, UpstreamTimeout
 from lockgate.providers.base import StreamParser, UpstreamRequest
 from lockgate.routing.attempts import AttemptRunner
 from lockgate.routing.facts import RequestFacts
@@ -134,24 +134,26 @@ class Gateway:
     ) -> StreamReply:
         """Open the stream; hold it until the first content, so earlier failures fall back."""
         adapter = target.adapter
-        stream = await self._client.open_stream(
-            upstream, adapter.name, timeout_s, self._idle_timeout_s
-        )
+        stream: UpstreamStream | None = None
         try:
-            if stream.status >= 400:
-                raise adapter.error(stream.status, stream.headers, await stream.read_error_body())
-            parser = adapter.stream_parser(body)
             async with asyncio.timeout(timeout_s):
+                stream = await self._client.open_stream(
+                    upstream, adapter.name, self._idle_timeout_s
+                )
+                if stream.status >= 400:
+                    error_body = await stream.read_error_body()
+                    raise adapter.error(stream.status, stream.headers, error_body)
+                parser = adapter.stream_parser(body)
                 first = await _until_content(stream, parser, adapter.name)
         except TimeoutError:
-            stream.close()
-            raise UpstreamServerError(
-                f"Provider '{adapter.name}' sent no content within {timeout_s:g}s",
-                code="upstream_timeout",
-                status=504,
+            if stream is not None:
+                stream.close()
+            raise UpstreamTimeout(
+                f"Provider '{adapter.name}' sent no content within {timeout_s:g}s"
             ) from None
         except BaseException:
-            stream.close()
+            if stream is not None:
+                stream.close()
             raise
         relay = self._relay(stream, parser, target, deadline)
         return StreamReply(first, relay, stream.close)
@@ -196,7 +198,9 @@ async def _until_content(
     while chunk := await stream.next_chunk():
         events = parser.feed(chunk)
         held += events
-        if parser.complete or any(_carries_content(event) for event in events):
+        if parser.complete or any(
+            _carries_content(event) for block in events for event in block.split(b"\n\n")
+        ):
             return held  # a failure after this content is reported by the relay
         if parser.failure is not None:
             raise parser.failure  # nothing reached the client yet: the router may fall back
@@ -207,7 +211,7 @@ async def _until_content(
 
 
 def _carries_content(event: bytes) -> bool:
-    """Does a canonical chunk event carry text, a tool call or a finish reason?"""
+    """Does one canonical chunk event carry text, a tool call or a finish reason?"""
     if not event.startswith(b"data:") or event.startswith(b"data: [DONE]"):
         return False
     try:

@@ -40,7 +40,8 @@ class StreamParser(Protocol):
         ...
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Canonical events (`data: {...}\\n\\n`) completed by `data`."""
+        """Canonical SSE completed by `data`: each item holds one or more whole events
+        (`data: {...}\\n\\n`); an item may be relayed as it is."""
         ...
 
 

@@ -24,18 +24,40 @@ _DONE = b"[DONE]"
 
 
 class OpenAIStreamParser:
-    """Passes OpenAI SSE events through unchanged, noting `[DONE]` and in-band errors."""
+    """Passes OpenAI SSE events through unchanged, noting `[DONE]` and in-band errors.
 
-    __slots__ = ("_provider", "_scrub", "_splitter", "complete", "failure")
+    The common case costs two substring scans per read, not work per event: complete events are
+    relayed as one block. Only a read that may hold an error event, or CR line endings, is split
+    into events.
+    """
+
+    __slots__ = ("_by_event", "_pending", "_provider", "_scrub", "_splitter", "complete", "failure")
 
     def __init__(self, provider: str, scrub: Callable[[str], str]) -> None:
         self._provider = provider
         self._scrub = scrub
         self._splitter = EventSplitter()
+        self._pending = b""
+        self._by_event = False
         self.complete = False
         self.failure: GatewayError | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
+        buffer = self._pending + data if self._pending else data
+        if self._by_event or b'"error"' in buffer or b"\r" in buffer:
+            self._by_event = True  # for good: the splitter now holds any partial event
+            self._pending = b""
+            return self._feed_events(buffer)
+        end = buffer.rfind(b"\n\n") + 2
+        if end < 2:
+            self._pending = buffer
+            return []
+        block, self._pending = buffer[:end], buffer[end:]
+        if b"[DONE]" in block and any(data_of(e) == _DONE for e in block.split(b"\n\n")):
+            self.complete = True
+        return [block]
+
+    def _feed_events(self, data: bytes) -> list[bytes]:
         events = []
         for event in self._splitter.feed(data):
             payload = data_of(event)

@@ -66,11 +66,12 @@ class AttemptRunner:
         """The first successful attempt, or the error that best explains why none succeeded."""
         tally = _Tally()
         route = self._router.resolve(model, facts)
-        chain: list[Route] = [route]
+        done = await self._try_route(route, facts, attempt, deadline, tally)
+        if done is not None:
+            return done
         for name in route.fallbacks:
-            chain.append(self._router.resolve(name, facts))
-        for current in chain:
-            done = await self._try_route(current, facts, attempt, deadline, tally)
+            fallback = self._router.resolve(name, facts)
+            done = await self._try_route(fallback, facts, attempt, deadline, tally)
             if done is not None:
                 return done
         raise self._final_error(model, tally)

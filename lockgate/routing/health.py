@@ -47,7 +47,7 @@ class HealthBook:
     def available(self, label: str) -> bool:
         """May a request be sent now? (A half-open target admits one probe at a time.)"""
         health = self._targets.get(label)
-        if health is None:
+        if health is None or not (health.paused_until or health.open_until):
             return True
         now = self._clock()
         if health.paused_until > now:

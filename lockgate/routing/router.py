@@ -46,6 +46,8 @@ class Route:
     fallbacks: Sequence[str] = ()
     rules: Sequence[RuleConfig] = ()
     timeout_s: float | None = None
+    sized: bool = False
+    """Some target has a context window, so requests must be measured against it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class Router:
     def candidates(self, route: Route, facts: RequestFacts | None) -> list[Target]:
         """The route's targets in strategy order, without those too small for the request."""
         targets = route.targets
-        if facts is not None and any(t.context_window for t in targets):
+        if route.sized and facts is not None:
             targets = [t for t in targets if t.fits(facts)]
         if len(targets) <= 1:
             return list(targets)
@@ -136,6 +138,7 @@ class Router:
             tuple(model.fallbacks),
             tuple(model.rules),
             model.timeout_s,
+            any(target.context_window for target in targets),
         )
 
 

@@ -1,29 +1,29 @@
 """The shared upstream HTTP client: one aiohttp session with a keep-alive pool.
 
 Transport failures become gateway errors that name the provider, never its URL (a URL may carry a
-key in its query) or the library's message (which may quote it).
+key in its query) or the library's message (which may quote it). Timeouts are aiohttp's own
+(a total for whole answers, a read timeout between stream chunks): they cost no extra task or
+timer per chunk on the hot path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TypeVar
 
 import aiohttp
 
-from lockgate.errors import UpstreamTimeout, UpstreamUnavailable
+from lockgate.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from lockgate.providers.base import UpstreamRequest
 
 __all__ = ["UpstreamClient", "UpstreamResponse", "UpstreamStream"]
 
 log = logging.getLogger("lockgate.transport")
-T = TypeVar("T")
 
 MAX_ERROR_BODY = 64 * 1024
+_TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,9 @@ class UpstreamResponse:
 
 
 class UpstreamStream:
-    """An open streaming response; iterate for raw chunks, each within the idle timeout."""
+    """An open streaming response: read chunks until b"" (each within the idle timeout)."""
+
+    __slots__ = ("_idle_timeout_s", "_provider", "_response", "headers", "status")
 
     def __init__(
         self, response: aiohttp.ClientResponse, provider: str, idle_timeout_s: float
@@ -46,15 +48,19 @@ class UpstreamStream:
         self.headers: Mapping[str, str] = response.headers
 
     async def read_error_body(self) -> bytes:
-        return await _guard(self._provider, self._idle_timeout_s, _read_bounded(self._response))
+        try:
+            return await self._response.content.read(MAX_ERROR_BODY)
+        except _TRANSPORT_ERRORS as exc:
+            raise _gateway_error(exc, self._provider, self._idle_timeout_s) from None
+        finally:
+            self._response.close()
 
     async def next_chunk(self) -> bytes:
         """The next bytes from the provider; b"" at the end of the stream."""
-        return await _guard(self._provider, self._idle_timeout_s, self._response.content.readany())
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while chunk := await self.next_chunk():
-            yield chunk
+        try:
+            return await self._response.content.readany()
+        except _TRANSPORT_ERRORS as exc:
+            raise _gateway_error(exc, self._provider, self._idle_timeout_s) from None
 
     def close(self) -> None:
         """Return a finished connection to the pool; drop an unfinished one."""
@@ -106,51 +112,48 @@ class UpstreamClient:
         self, request: UpstreamRequest, provider: str, timeout_s: float
     ) -> UpstreamResponse:
         """POST and read the whole answer within `timeout_s`."""
-        return await _guard(provider, timeout_s, self._send(request))
-
-    async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
-        async with self.session.post(
-            request.url, data=request.body, headers=request.headers
-        ) as response:
-            body = await response.read()
-            return UpstreamResponse(response.status, response.headers, body)
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=self._connect_timeout_s)
+        try:
+            async with self.session.post(
+                request.url, data=request.body, headers=request.headers, timeout=timeout
+            ) as response:
+                body = await response.read()
+                return UpstreamResponse(response.status, response.headers, body)
+        except _TRANSPORT_ERRORS as exc:
+            raise _gateway_error(exc, provider, timeout_s) from None
 
     async def open_stream(
-        self, request: UpstreamRequest, provider: str, timeout_s: float, idle_timeout_s: float
+        self, request: UpstreamRequest, provider: str, idle_timeout_s: float
     ) -> UpstreamStream:
-        """POST and return once the response headers arrived (within `timeout_s`)."""
-        response = await _guard(
-            provider,
-            timeout_s,
-            self.session.post(request.url, data=request.body, headers=request.headers),
+        """POST and return once the response headers arrived.
+
+        No total timeout here: the caller bounds the wait for the first content; every later
+        gap between chunks is bounded by `idle_timeout_s`.
+        """
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout_s, sock_read=idle_timeout_s
         )
+        try:
+            response = await self.session.post(
+                request.url, data=request.body, headers=request.headers, timeout=timeout
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise _gateway_error(exc, provider, idle_timeout_s) from None
         return UpstreamStream(response, provider, idle_timeout_s)
 
 
-async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
-    body = await response.content.read(MAX_ERROR_BODY)
-    response.close()
-    return body
-
-
-async def _guard(provider: str, timeout_s: float, awaitable: Awaitable[T]) -> T:
-    """Await `awaitable` within `timeout_s`, turning transport failures into gateway errors."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await awaitable
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"Provider '{provider}' did not answer within {timeout_s:g}s"
-        ) from None
-    except aiohttp.ClientConnectorError as exc:
+def _gateway_error(exc: BaseException, provider: str, timeout_s: float) -> GatewayError:
+    """The gateway error for a transport failure; never quotes the library's message."""
+    if isinstance(exc, TimeoutError):  # aiohttp's timeouts derive from it too
+        return UpstreamTimeout(f"Provider '{provider}' did not answer within {timeout_s:g}s")
+    if isinstance(exc, aiohttp.ClientConnectorError):
         log.warning("cannot connect to provider %s: %s", provider, type(exc).__name__)
-        raise UpstreamUnavailable(f"Could not connect to provider '{provider}'") from None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError):
-        raise UpstreamUnavailable(
+        return UpstreamUnavailable(f"Could not connect to provider '{provider}'")
+    if isinstance(
+        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    ):
+        return UpstreamUnavailable(
             f"Provider '{provider}' closed the connection before answering completely"
-        ) from None
-    except aiohttp.ClientError as exc:
-        log.warning("request to provider %s failed: %s", provider, type(exc).__name__)
-        raise UpstreamUnavailable(
-            f"Request to provider '{provider}' failed ({type(exc).__name__})"
-        ) from None
+        )
+    log.warning("request to provider %s failed: %s", provider, type(exc).__name__)
+    return UpstreamUnavailable(f"Request to provider '{provider}' failed ({type(exc).__name__})")

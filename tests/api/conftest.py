@@ -45,7 +45,7 @@ models:
     targets: [{{provider: dead, model: anything}}]
   - name: "sim/*"
     targets: [{{provider: sim, model: "*"}}]
-routing: {{timeout_s: 1.5, stream_idle_timeout_s: 1.5}}
+routing: {{timeout_s: 1.5, stream_idle_timeout_s: 1.5, retries: 0}}
 """
 
 
