@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from lockgate.api.http import ClientGone, Receive, Request, Scope, Send, send_response
+from lockgate.api.http import ClientGone, Receive, Request, Scope, Send
+from lockgate.api.replies import send_error
 from lockgate.config.models import GatewayConfig
 from lockgate.container import Container
 from lockgate.errors import GatewayError, MethodNotAllowed, RouteNotFound, openai_error_body
@@ -37,6 +38,7 @@ class LockgateApp:
         self._routes = {
             "/v1/chat/completions": {"POST": container.openai.chat_completions},
             "/chat/completions": {"POST": container.openai.chat_completions},
+            "/v1/messages": {"POST": container.anthropic.messages},
             "/v1/embeddings": {"POST": container.openai.embeddings},
             "/embeddings": {"POST": container.openai.embeddings},
             "/v1/models": {"GET": container.openai.models},
@@ -93,11 +95,7 @@ class LockgateApp:
 
 
 async def _send_error(send: Send, error: GatewayError, request_id: bytes) -> None:
-    headers = [(b"x-request-id", request_id)]
-    headers += [(name.encode(), value.encode()) for name, value in error.headers.items()]
-    if error.attempts:
-        headers.append((b"x-lockgate-attempts", str(error.attempts).encode()))
-    await send_response(send, error.status, openai_error_body(error), headers)
+    await send_error(send, error, request_id, error.status, openai_error_body(error))
 
 
 def create_app(config: GatewayConfig) -> LockgateApp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from lockgate.api.anthropic import AnthropicEndpoints
 from lockgate.api.health import HealthEndpoints
 from lockgate.api.openai import OpenAIEndpoints
 from lockgate.config.models import GatewayConfig
@@ -31,6 +32,7 @@ class Container:
     router: Router
     gateway: Gateway
     openai: OpenAIEndpoints
+    anthropic: AnthropicEndpoints
     health: HealthEndpoints
     simulators: list[RunningSimulator] = field(default_factory=list)
 
@@ -51,11 +53,6 @@ class Container:
                     )
                     simulators.append(simulator)
                     base_url = simulator.base_url
-                    log.warning(
-                        "provider %r is the built-in simulator: its answers are made up, "
-                        "not from a model",
-                        provider.name,
-                    )
                 adapters[provider.name] = build_adapter(provider, base_url)
         except BaseException:
             await _close(client, simulators)
@@ -72,6 +69,7 @@ class Container:
             router=router,
             gateway=gateway,
             openai=OpenAIEndpoints(gateway, config.server.max_body_bytes, router.listed_models),
+            anthropic=AnthropicEndpoints(gateway, config.server.max_body_bytes),
             health=HealthEndpoints(warnings, open_access=True, targets=gateway.target_health),
             simulators=simulators,
         )
@@ -94,5 +92,8 @@ def _warnings(config: GatewayConfig) -> list[str]:
     if not config.models:
         warnings.append("no models are configured: every request will answer 404 model_not_found")
     if any(provider.type == "simulator" for provider in config.providers):
-        warnings.append("a simulator provider is configured: its answers are not from a real model")
+        names = ", ".join(p.name for p in config.providers if p.type == "simulator")
+        warnings.append(
+            f"provider {names} is the built-in simulator: its answers are made up, not from a model"
+        )
     return warnings

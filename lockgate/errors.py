@@ -1,4 +1,4 @@
-"""One error hierarchy for the gateway, rendered to OpenAI's error JSON in one place.
+"""One error hierarchy for the gateway, rendered to OpenAI's and Anthropic's error JSON here.
 
 Messages are written for the caller: they name what is wrong, and never carry a credential or an
 upstream URL (those come only from config and stay on the server).
@@ -7,6 +7,7 @@ upstream URL (those come only from config and stay on the server).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import orjson
 
@@ -22,6 +23,7 @@ __all__ = [
     "UpstreamServerError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "anthropic_error",
     "openai_error_body",
 ]
 
@@ -148,3 +150,39 @@ def openai_error_body(error: GatewayError) -> bytes:
             }
         }
     )
+
+
+_ANTHROPIC_TYPES: Mapping[int, str] = MappingProxyType(
+    {
+        401: "authentication_error",
+        402: "billing_error",
+        403: "permission_error",
+        404: "not_found_error",
+        413: "request_too_large",
+        429: "rate_limit_error",
+        503: "overloaded_error",
+        504: "timeout_error",
+        529: "overloaded_error",
+    }
+)
+OVERLOADED = 529
+"""Anthropic's status for an overloaded service; its SDKs raise `OverloadedError` for it."""
+
+
+def anthropic_error(error: GatewayError) -> tuple[int, bytes]:
+    """(status, `{"type": "error", "error": {"type", "message"}}`) as Anthropic sends them.
+
+    An overloaded provider answers 529 with `overloaded_error`, as Anthropic does; every other
+    status is kept and typed by Anthropic's table (other 4xx: `invalid_request_error`, other 5xx:
+    `api_error`). The offending field, which OpenAI's shape carries in `param`, leads the
+    message as in Anthropic's own (`messages.0.content: ...`).
+    """
+    status = OVERLOADED if error.code == "upstream_overloaded" else error.status
+    kind = _ANTHROPIC_TYPES.get(status)
+    if kind is None:
+        kind = "api_error" if status >= 500 else "invalid_request_error"
+    message = error.message
+    if error.param and error.param not in message:
+        message = f"{error.param}: {message}"  # Anthropic's error has no `param` field
+    body = {"type": "error", "error": {"type": kind, "message": message}}
+    return status, orjson.dumps(body)

@@ -11,11 +11,17 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
+from lockgate.clients.anthropic import (
+    MessageStreamTranslator,
+    NativeStreamWatch,
+    native_has_content,
+    to_canonical,
+    to_message,
+)
+from lockgate.clients.anthropic.schema import MessagesRequest
 from lockgate.config.models import GatewayConfig
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError, UpstreamTimeout
-from lockgate.providers.base import StreamParser, UpstreamRequest
+from lockgate.providers.base import NativeMessages, StreamParser, UpstreamRequest
 from lockgate.routing.attempts import AttemptRunner
 from lockgate.routing.facts import RequestFacts
 from lockgate.routing.health import HealthBook
@@ -24,12 +30,11 @@ from lockgate.schemas.chat import ChatCompletionRequest
 from lockgate.schemas.decode import decode_object, validate
 from lockgate.schemas.embeddings import EmbeddingsRequest
 from lockgate.transport.client import UpstreamClient, UpstreamStream
+from lockgate.transport.first_content import carries_content, until_content
 
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
 Headers = list[tuple[bytes, bytes]]
-
-_decode = msgspec.json.Decoder().decode
 
 
 @dataclass(slots=True)
@@ -75,15 +80,38 @@ class Gateway:
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
+            return await self._chat_attempt(target, raw, facts.stream, timeout_s, deadline)
+
+        done = await self._runner.run(request.model, facts, attempt, deadline)
+        done.result.headers += _target_headers(done.target, done.attempts)
+        return done.result
+
+    async def messages(self, body: bytes, tags: Mapping[str, str]) -> JSONReply | StreamReply:
+        """Anthropic Messages in and out: natively on targets that speak it, else translated.
+
+        The reply's bytes are Anthropic's (a message, or its events) either way; routing,
+        retries and fallbacks are the same as for `chat`, and may mix both kinds of target.
+        """
+        raw = decode_object(body)
+        translated = to_canonical(validate(raw, MessagesRequest), raw)
+        request = validate(translated.body, ChatCompletionRequest)
+        self._check_messages(request)
+        facts = RequestFacts(request, tags)
+        deadline = self._deadline()
+
+        async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
             adapter = target.adapter
-            sent = dict(raw)
-            upstream = adapter.chat_request(sent, target.model)
-            if facts.stream:
-                return await self._open_stream(target, sent, upstream, timeout_s, deadline)
-            response = await self._client.send(upstream, adapter.name, timeout_s)
-            if response.status >= 400:
-                raise adapter.error(response.status, response.headers, response.body)
-            return JSONReply(adapter.chat_response(response.body, sent))
+            if isinstance(adapter, NativeMessages):
+                upstream = adapter.native_messages_request(raw, target.model)
+                if upstream is not None:
+                    return await self._native_attempt(target, upstream, facts, timeout_s, deadline)
+            translated.check(adapter.name)
+            reply = await self._chat_attempt(
+                target, translated.body, facts.stream, timeout_s, deadline
+            )
+            if isinstance(reply, JSONReply):
+                return JSONReply(to_message(reply.body, adapter.name))
+            return _as_message_stream(reply, MessageStreamTranslator(target.model, adapter.name))
 
         done = await self._runner.run(request.model, facts, attempt, deadline)
         done.result.headers += _target_headers(done.target, done.attempts)
@@ -124,13 +152,54 @@ class Gateway:
                 param="messages",
             )
 
+    async def _chat_attempt(
+        self,
+        target: Target,
+        raw: dict[str, Any],
+        stream: bool,
+        timeout_s: float,
+        deadline: float | None,
+    ) -> JSONReply | StreamReply:
+        """One try of a canonical request on `target`; the reply is canonical too."""
+        adapter = target.adapter
+        sent = dict(raw)
+        upstream = adapter.chat_request(sent, target.model)
+        if stream:
+            parser = adapter.stream_parser(sent)
+            return await self._open_stream(target, parser, upstream, timeout_s, deadline)
+        response = await self._client.send(upstream, adapter.name, timeout_s)
+        if response.status >= 400:
+            raise adapter.error(response.status, response.headers, response.body)
+        return JSONReply(adapter.chat_response(response.body, sent))
+
+    async def _native_attempt(
+        self,
+        target: Target,
+        upstream: UpstreamRequest,
+        facts: RequestFacts,
+        timeout_s: float,
+        deadline: float | None,
+    ) -> JSONReply | StreamReply:
+        """One try of an Anthropic Messages body passed through: the answer's bytes are relayed."""
+        adapter = target.adapter
+        if facts.stream:
+            watch = NativeStreamWatch(adapter.name, adapter.error)
+            return await self._open_stream(
+                target, watch, upstream, timeout_s, deadline, native_has_content
+            )
+        response = await self._client.send(upstream, adapter.name, timeout_s)
+        if response.status >= 400:
+            raise adapter.error(response.status, response.headers, response.body)
+        return JSONReply(response.body)
+
     async def _open_stream(
         self,
         target: Target,
-        body: dict[str, Any],
+        parser: StreamParser,
         upstream: UpstreamRequest,
         timeout_s: float,
         deadline: float | None,
+        has_content: Callable[[bytes], bool] | None = None,
     ) -> StreamReply:
         """Open the stream; hold it until the first content, so earlier failures fall back."""
         adapter = target.adapter
@@ -143,8 +212,9 @@ class Gateway:
                 if stream.status >= 400:
                     error_body = await stream.read_error_body()
                     raise adapter.error(stream.status, stream.headers, error_body)
-                parser = adapter.stream_parser(body)
-                first = await _until_content(stream, parser, adapter.name)
+                first = await until_content(
+                    stream, parser, adapter.name, has_content or carries_content
+                )
         except TimeoutError:
             if stream is not None:
                 stream.close()
@@ -190,41 +260,19 @@ class Gateway:
             stream.close()
 
 
-async def _until_content(
-    stream: UpstreamStream, parser: StreamParser, provider: str
-) -> list[bytes]:
-    """Events up to and including the first that carries content (text or a tool call)."""
-    held: list[bytes] = []
-    while chunk := await stream.next_chunk():
-        events = parser.feed(chunk)
-        held += events
-        if parser.complete or any(
-            _carries_content(event) for block in events for event in block.split(b"\n\n")
-        ):
-            return held  # a failure after this content is reported by the relay
-        if parser.failure is not None:
-            raise parser.failure  # nothing reached the client yet: the router may fall back
-    raise UpstreamServerError(
-        f"Provider '{provider}' closed the stream before sending any content",
-        code="stream_truncated",
-    )
+def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) -> StreamReply:
+    """A canonical stream as Anthropic's events; the translator closes the message at the end."""
 
+    async def events() -> AsyncIterator[bytes]:
+        async for block in reply.events:
+            translated = translator.feed(block)
+            if translated:
+                yield translated
+        closing = translator.finish()
+        if closing:
+            yield closing
 
-def _carries_content(event: bytes) -> bool:
-    """Does one canonical chunk event carry text, a tool call or a finish reason?"""
-    if not event.startswith(b"data:") or event.startswith(b"data: [DONE]"):
-        return False
-    try:
-        chunk = _decode(event[5:].strip())
-    except msgspec.DecodeError:
-        return False
-    if not isinstance(chunk, dict):
-        return False
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
-            return True
-    return False
+    return StreamReply([translator.feed(b"".join(reply.first))], events(), reply.close)
 
 
 def _target_headers(target: Target, attempts: int) -> Headers:

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lockgate.providers.catalogue import CompatibleType
+
 __all__ = [
     "GatewayConfig",
     "ModelConfig",
@@ -96,7 +98,9 @@ class StorageConfig(StrictModel):
         return value
 
 
-ProviderType = Literal["openai", "azure", "anthropic", "gemini", "simulator"]
+ProviderType = Literal[
+    "openai", "azure", "anthropic", "gemini", "bedrock", "simulator", CompatibleType
+]
 
 
 class VertexConfig(StrictModel):
@@ -113,6 +117,32 @@ class VertexConfig(StrictModel):
     )
 
 
+class AwsConfig(StrictModel):
+    """The AWS region and credentials of a `bedrock` provider (requests are SigV4-signed)."""
+
+    region: str = Field(
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$",
+        description="AWS region of the Bedrock runtime, e.g. us-east-1.",
+    )
+    access_key_id: SecretStr | None = Field(
+        None, description="AWS access key id; use ${AWS_ACCESS_KEY_ID}, never a literal."
+    )
+    secret_access_key: SecretStr | None = Field(
+        None, description="AWS secret access key; use ${AWS_SECRET_ACCESS_KEY}."
+    )
+    session_token: SecretStr | None = Field(
+        None, description="Session token of temporary credentials (${AWS_SESSION_TOKEN})."
+    )
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> AwsConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        if self.session_token is not None and self.access_key_id is None:
+            raise ValueError("session_token needs access_key_id and secret_access_key")
+        return self
+
+
 class ProviderConfig(StrictModel):
     """One upstream account: a wire protocol, an endpoint and a credential."""
 
@@ -127,14 +157,18 @@ class ProviderConfig(StrictModel):
             "Wire protocol. `openai`: any OpenAI-compatible server; `azure`: Azure OpenAI "
             "deployments; `anthropic`: Anthropic's Messages API; "
             "`gemini`: Google's Gemini API (or Vertex AI with `vertex`); "
-            "`simulator`: the built-in simulator, started in-process."
+            "`bedrock`: AWS Bedrock's Converse API (with `aws`); "
+            "`simulator`: the built-in simulator, started in-process; "
+            "`mistral`, `groq`, `ollama`, ...: an OpenAI-compatible service from the catalogue "
+            "(docs/providers.md), with its default base_url and quirks."
         )
     )
     base_url: str | None = Field(
         None,
         description=(
             "Endpoint root. openai: defaults to https://api.openai.com/v1; "
-            "azure: https://RESOURCE.openai.azure.com (required)."
+            "azure: https://RESOURCE.openai.azure.com (required); catalogue types: the "
+            "service's documented base URL."
         ),
     )
     api_key: SecretStr | None = Field(
@@ -165,11 +199,34 @@ class ProviderConfig(StrictModel):
             "Gemini API at https://generativelanguage.googleapis.com, key in x-goog-api-key."
         ),
     )
+    aws: AwsConfig | None = Field(
+        None,
+        description=(
+            "bedrock only (required): `{region, access_key_id, secret_access_key, "
+            "session_token}`; requests are signed with AWS SigV4. Without the key pair, "
+            "`api_key` must hold a Bedrock API key (sent as a bearer token). base_url defaults "
+            "to https://bedrock-runtime.REGION.amazonaws.com."
+        ),
+    )
 
     @model_validator(mode="after")
     def _vertex_is_gemini(self) -> ProviderConfig:
         if self.vertex is not None and self.type != "gemini":
             raise ValueError("`vertex` applies to providers of type gemini only")
+        return self
+
+    @model_validator(mode="after")
+    def _aws_is_bedrock(self) -> ProviderConfig:
+        if self.aws is not None and self.type != "bedrock":
+            raise ValueError("`aws` applies to providers of type bedrock only")
+        if self.type == "bedrock":
+            if self.aws is None:
+                raise ValueError("a bedrock provider needs `aws: {region, ...}`")
+            if self.aws.access_key_id is None and self.api_key is None:
+                raise ValueError(
+                    "a bedrock provider needs aws.access_key_id and aws.secret_access_key "
+                    "(or a Bedrock API key in api_key)"
+                )
         return self
 
     @field_validator("base_url")

@@ -6,7 +6,10 @@ import difflib
 from collections.abc import Sequence
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from lockgate.config.models import GatewayConfig
+from lockgate.providers.catalogue import catalogue_entry
 
 __all__ = ["check_references"]
 
@@ -43,6 +46,14 @@ def check_references(config: GatewayConfig) -> list[Problem]:
                 (
                     ("providers", p, "base_url"),
                     "azure needs base_url, e.g. https://RESOURCE.openai.azure.com",
+                )
+            )
+        entry = catalogue_entry(provider.type)
+        if entry is not None and entry.key_required and not _has_key(provider.api_key):
+            problems.append(
+                (
+                    ("providers", p, "api_key"),
+                    f"provider {provider.name!r} of type {provider.type} needs api_key",
                 )
             )
     return problems
@@ -86,6 +97,10 @@ def _model_references(config: GatewayConfig) -> list[Problem]:
         if _leads_back(model.name, rules):
             problems.append((("models", m, "rules"), f"rules of {model.name!r} lead back to it"))
     return problems
+
+
+def _has_key(api_key: SecretStr | None) -> bool:
+    return api_key is not None and bool(api_key.get_secret_value())
 
 
 def _leads_back(start: str, rules: dict[str, list[str]]) -> bool:

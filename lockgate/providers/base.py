@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from lockgate.errors import GatewayError
 
-__all__ = ["ProviderAdapter", "StreamParser", "UpstreamRequest"]
+__all__ = ["NativeMessages", "ProviderAdapter", "StreamParser", "UpstreamRequest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +67,18 @@ class ProviderAdapter(Protocol):
         ...
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError: ...
+
+
+@runtime_checkable
+class NativeMessages(Protocol):
+    """Optional capability: the adapter speaks Anthropic's Messages API natively.
+
+    `/v1/messages` requests routed to such an adapter pass through untranslated, so features only
+    Anthropic has (`cache_control`, thinking blocks) keep working. A separate protocol rather than
+    a method every adapter must have: adapters without it are simply served through translation.
+    """
+
+    def native_messages_request(self, body: dict[str, Any], model: str) -> UpstreamRequest | None:
+        """The upstream request for a Messages body (its `model` replaced by `model`), or None
+        when this adapter cannot pass it through."""
+        ...

@@ -1,18 +1,21 @@
 """The OpenAI wire protocol, spoken by OpenAI and every OpenAI-compatible server, and Azure OpenAI.
 
 Requests and responses are already canonical, so the adapter only re-targets the model, passes
-bytes through, and maps errors.
+bytes through, and maps errors. A catalogue service (`catalogue.py`) may add quirks: parameters it
+cannot honour and parameters it names differently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
 
 from lockgate.errors import GatewayError, UpstreamClientError, UpstreamServerError
 from lockgate.providers.base import UpstreamRequest
+from lockgate.providers.params import reject_or_drop
 from lockgate.transport.sse import EventSplitter, data_of
 
 __all__ = ["AzureOpenAIAdapter", "OpenAIAdapter", "OpenAIStreamParser"]
@@ -21,6 +24,17 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _DONE = b"[DONE]"
+_NO_OP: Mapping[str, Callable[[object], bool]] = MappingProxyType(
+    {
+        "n": lambda value: value == 1,
+        "logprobs": lambda value: value is False,
+        "top_logprobs": lambda value: value == 0,
+        "logit_bias": lambda value: value == {},
+        "tool_choice": lambda value: value == "auto",
+        "parallel_tool_calls": lambda value: value is True,
+    }
+)
+"""Values of parameters a catalogue service may not know that ask for nothing beyond the default."""
 
 
 class OpenAIStreamParser:
@@ -53,7 +67,10 @@ class OpenAIStreamParser:
             self._pending = buffer
             return []
         block, self._pending = buffer[:end], buffer[end:]
-        if b"[DONE]" in block and any(data_of(e) == _DONE for e in block.split(b"\n\n")):
+        if b"[DONE]" in block and (
+            data_of(block[:-2].rpartition(b"\n\n")[2]) == _DONE  # the usual place: last
+            or any(data_of(event) == _DONE for event in block.split(b"\n\n"))
+        ):
             self.complete = True
         return [block]
 
@@ -88,10 +105,18 @@ class OpenAIAdapter:
         base_url: str,
         api_key: str | None,
         extra_headers: Mapping[str, str] | None = None,
+        *,
+        unsupported: Sequence[str] = (),
+        renames: Mapping[str, str] | None = None,
+        drop_unsupported: bool = False,
     ) -> None:
         self.name = name
         self._base_url = base_url
         self._secret = api_key
+        self._unsupported = tuple(unsupported)
+        self._renames = tuple((renames or {}).items())
+        self._drop = drop_unsupported
+        self._quirks = bool(self._unsupported or self._renames)
         headers = {"content-type": "application/json", **self._auth_headers(api_key)}
         headers.update(extra_headers or {})
         self._headers = headers
@@ -106,8 +131,29 @@ class OpenAIAdapter:
         return self._chat_url if operation == "chat" else self._embeddings_url
 
     def chat_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
+        if self._quirks:  # a catalogue service's documented limits; plain `openai` has none
+            self._apply_quirks(body)
         body["model"] = model
         return UpstreamRequest(self._url("chat", model), self._headers, _encode(body))
+
+    def _apply_quirks(self, body: dict[str, Any]) -> None:
+        """Refuse (or drop) what the service cannot honour, then rename what it names otherwise.
+
+        A parameter holding its no-op value (`n: 1`, `logprobs: false`, ...) asks for nothing: it
+        is removed silently, since some services refuse even that.
+        """
+        present = [name for name in self._unsupported if name in body]
+        for name in present:
+            no_op = _NO_OP.get(name)
+            if no_op is not None and no_op(body[name]):
+                del body[name]
+        if present:
+            reject_or_drop(body, self._unsupported, self.name, self._drop)
+        for old, new in self._renames:
+            if old in body:
+                value = body.pop(old)
+                if value is not None:
+                    body[new] = value
 
     def embeddings_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
         body["model"] = model

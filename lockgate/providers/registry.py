@@ -7,6 +7,8 @@ from collections.abc import Callable
 from lockgate.config.models import ProviderConfig
 from lockgate.providers.anthropic import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicAdapter
 from lockgate.providers.base import ProviderAdapter
+from lockgate.providers.bedrock import AwsCredentials, BedrockAdapter, bedrock_base_url
+from lockgate.providers.catalogue import CATALOGUE, catalogue_entry
 from lockgate.providers.gemini import (
     GEMINI_BASE_URL,
     GeminiAdapter,
@@ -72,6 +74,27 @@ def _gemini(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     )
 
 
+def _bedrock(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    aws = provider.aws
+    if aws is None:  # config validation requires it; guard the invariant anyway
+        raise ValueError(f"provider {provider.name!r}: bedrock needs aws.region")
+    credentials = None
+    if aws.access_key_id is not None and aws.secret_access_key is not None:
+        token = aws.session_token.get_secret_value() if aws.session_token else None
+        credentials = AwsCredentials(
+            aws.access_key_id.get_secret_value(), aws.secret_access_key.get_secret_value(), token
+        )
+    return BedrockAdapter(
+        provider.name,
+        base_url or provider.base_url or bedrock_base_url(aws.region),
+        aws.region,
+        credentials=credentials,
+        api_key=_secret(provider),
+        drop_unsupported=provider.drop_unsupported,
+        extra_headers=provider.headers,
+    )
+
+
 def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     # The simulator speaks OpenAI's protocol; the container starts it and passes its URL.
     # It insists on a key, like the real thing; any will do.
@@ -80,12 +103,30 @@ def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapte
     )
 
 
+def _compatible(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    # One factory for every catalogue service: its entry is data, the adapter is OpenAI's.
+    entry = catalogue_entry(provider.type)
+    if entry is None:  # _FACTORIES maps only catalogue names here; guard the invariant anyway
+        raise ValueError(f"provider {provider.name!r}: {provider.type} is not in the catalogue")
+    return OpenAIAdapter(
+        provider.name,
+        base_url or provider.base_url or entry.base_url,
+        _secret(provider),
+        {**dict(entry.headers), **provider.headers},
+        unsupported=entry.unsupported,
+        renames=dict(entry.renames),
+        drop_unsupported=provider.drop_unsupported,
+    )
+
+
 _FACTORIES: dict[str, Callable[[ProviderConfig, str | None], ProviderAdapter]] = {
     "openai": _openai,
     "azure": _azure,
     "anthropic": _anthropic,
     "gemini": _gemini,
+    "bedrock": _bedrock,
     "simulator": _simulator,
+    **{entry.name: _compatible for entry in CATALOGUE},
 }
 
 

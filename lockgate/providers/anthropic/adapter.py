@@ -55,6 +55,10 @@ class AnthropicAdapter:
     def embeddings_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
         self._no_embeddings()
 
+    def native_messages_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
+        """A client's own Messages body, passed through with only `model` replaced."""
+        return UpstreamRequest(self._url, self._headers, orjson.dumps({**body, "model": model}))
+
     def chat_response(self, body: bytes, request: dict[str, Any]) -> bytes:
         return chat_completion(body, self.name, int(time.time()))
 

@@ -1,0 +1,39 @@
+"""Anthropic-compatible endpoint: `POST /v1/messages`, a thin handler like the OpenAI ones.
+
+Errors are rendered here in Anthropic's shape (the app's generic handler renders OpenAI's).
+Credentials in `x-api-key` or `Authorization: Bearer` and the `anthropic-version` header are
+accepted; the gateway does not read them yet (identification is a later stage).
+"""
+
+from __future__ import annotations
+
+from lockgate.api.http import DisconnectWatch, Request, Send
+from lockgate.api.replies import send_error, send_json, send_stream
+from lockgate.clients.anthropic import in_band_error
+from lockgate.errors import GatewayError, anthropic_error
+from lockgate.pipeline import Gateway, StreamReply
+from lockgate.routing.facts import parse_tags
+
+__all__ = ["AnthropicEndpoints"]
+
+
+class AnthropicEndpoints:
+    """`/v1/messages`."""
+
+    def __init__(self, gateway: Gateway, max_body_bytes: int) -> None:
+        self._gateway = gateway
+        self._limit = max_body_bytes
+
+    async def messages(self, request: Request, send: Send) -> None:
+        try:
+            body = await request.body(self._limit)
+            async with DisconnectWatch(request.receive):
+                tags = parse_tags(request.header(b"x-lockgate-tags"))
+                reply = await self._gateway.messages(body, tags)
+                if isinstance(reply, StreamReply):
+                    await send_stream(send, reply, request.request_id, in_band_error)
+                else:
+                    await send_json(send, reply, request.request_id)
+        except GatewayError as error:
+            status, error_body = anthropic_error(error)
+            await send_error(send, error, request.request_id, status, error_body)

@@ -1,0 +1,70 @@
+"""Sending the pipeline's replies and errors, shared by the client formats (OpenAI, Anthropic)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lockgate.api.http import Send, send_response
+from lockgate.errors import GatewayError
+from lockgate.pipeline import JSONReply, StreamReply
+
+__all__ = ["send_error", "send_json", "send_stream"]
+
+log = logging.getLogger("lockgate.api")
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+async def send_json(send: Send, reply: JSONReply, request_id: bytes) -> None:
+    await send_response(
+        send, reply.status, reply.body, [(b"x-request-id", request_id), *reply.headers]
+    )
+
+
+async def send_error(
+    send: Send, error: GatewayError, request_id: bytes, status: int, body: bytes
+) -> None:
+    """`body` (the error in the client's format) with the error's own headers."""
+    headers = [(b"x-request-id", request_id)]
+    headers += [(name.encode(), value.encode()) for name, value in error.headers.items()]
+    if error.attempts:
+        headers.append((b"x-lockgate-attempts", str(error.attempts).encode()))
+    await send_response(send, status, body, headers)
+
+
+async def send_stream(
+    send: Send,
+    reply: StreamReply,
+    request_id: bytes,
+    in_band_error: Callable[[GatewayError], bytes],
+) -> None:
+    """Relay events as they arrive; a failure after the start becomes `in_band_error(error)`."""
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_SSE_HEADERS, (b"x-request-id", request_id), *reply.headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"".join(reply.first), "more_body": True})
+        try:
+            async for events in reply.events:
+                await send({"type": "http.response.body", "body": events, "more_body": True})
+        except GatewayError as error:
+            log.warning(
+                "stream failed after it started: %s (request %s)",
+                error.message,
+                request_id.decode(),
+            )
+            await send(
+                {"type": "http.response.body", "body": in_band_error(error), "more_body": True}
+            )
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        reply.close()

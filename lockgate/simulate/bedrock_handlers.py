@@ -1,0 +1,132 @@
+"""The simulator speaking AWS Bedrock's Converse API.
+
+Routes: `POST /model/{modelId}/converse` (JSON) and `/model/{modelId}/converse-stream`
+(`application/vnd.amazon.eventstream`). A request must carry `Authorization: AWS4-HMAC-SHA256
+...` (any signature; it is not checked) or a Bedrock API key (`Bearer ...`); none is 403, as AWS
+answers. Errors come as AWS sends them: `x-amzn-ErrorType` header and `{"message": ...}`.
+Directives work as for the OpenAI format: a model-name suffix (percent-encoded into the path,
+`sim%3Fstatus%3D503`), the body field `simulate`, the `x-simulate` header. With
+`x-sim-echo-headers: 1` JSON answers carry the request in a `simulator` field and `GET
+/sim/echoes` lists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from lockgate.simulate.bedrock_request import BedrockApiError, parse_converse_request
+from lockgate.simulate.bedrock_stream import ConverseAnswer, stream_converse
+from lockgate.simulate.chat_stream import stream_fault
+from lockgate.simulate.connection import ConnectionClosed
+from lockgate.simulate.directives import DirectiveError, collect_directives, split_model
+from lockgate.simulate.echo import echo_payload, wants_echo
+from lockgate.simulate.errors import ApiError
+from lockgate.simulate.faults import apply_pre_response_faults
+from lockgate.simulate.prompt import estimate_prompt_tokens
+from lockgate.simulate.reply import plan_reply
+from lockgate.simulate.request_body import read_json_object
+from lockgate.simulate.responses import error_response, json_response
+from lockgate.simulate.state import SimulatorState
+
+__all__ = ["BedrockHandlers"]
+
+DIRECTIVE_HEADER = "x-simulate"
+CLOSED_STATUS = 499
+METHODS = frozenset({"converse", "converse-stream"})
+
+
+def _has_credentials(request: web.BaseRequest) -> bool:
+    authorization = request.headers.get("Authorization", "")
+    return authorization.startswith("AWS4-HMAC-SHA256 Credential=") or (
+        authorization[:7].lower() == "bearer " and len(authorization) > 7
+    )
+
+
+def _as_bedrock(error: ApiError) -> BedrockApiError:
+    if isinstance(error, BedrockApiError):
+        return error
+    return BedrockApiError(error.status, error.message)
+
+
+class BedrockHandlers:
+    def __init__(self, state: SimulatorState) -> None:
+        self._state = state
+        self._settings = state.settings
+        self._stats = state.stats
+
+    async def converse(self, request: web.Request) -> web.StreamResponse:
+        """Counts the request and renders failures in AWS's shape."""
+        stats = self._stats
+        stats.total_requests += 1
+        stats.in_flight += 1
+        try:
+            response = await self._serve(request)
+        except ApiError as error:
+            response = error_response(_as_bedrock(error))
+        except DirectiveError as error:
+            response = error_response(BedrockApiError(400, str(error)))
+        except ConnectionClosed as closed:
+            if closed.by_client:
+                stats.cancelled += 1
+            return web.Response(status=CLOSED_STATUS)
+        except ConnectionError:
+            stats.cancelled += 1
+            return web.Response(status=CLOSED_STATUS)
+        except asyncio.CancelledError:
+            stats.cancelled += 1
+            raise
+        finally:
+            stats.in_flight -= 1
+        stats.record_status(response.status)
+        return response
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        if method not in METHODS:
+            raise BedrockApiError(404, f"Unknown operation {method}", "UnknownOperationException")
+        if not _has_credentials(request):
+            raise BedrockApiError(403, "Missing Authentication Token", "AccessDeniedException")
+        body = await read_json_object(request)
+        model, suffix = split_model(request.match_info["model"])
+        self._stats.record_model(model)
+        directives = collect_directives(
+            suffix, body.get("simulate"), request.headers.get(DIRECTIVE_HEADER)
+        )
+        stream = method == "converse-stream"
+        chat = parse_converse_request(body, model, stream)
+        reply = plan_reply(chat, directives, self._settings)
+        try:
+            await apply_pre_response_faults(request, directives, self._state, model)
+        except ApiError as error:
+            raise _simulated(error.status, model, directives.retry_after) from None
+        prompt_tokens = estimate_prompt_tokens(chat.messages)
+        if stream:
+            tokens_per_s = directives.tokens_per_s
+            answer = ConverseAnswer(
+                reply,
+                prompt_tokens,
+                self._settings.tokens_per_s if tokens_per_s is None else tokens_per_s,
+                stream_fault(directives),
+            )
+            return await stream_converse(request, answer)
+        payload: dict[str, Any] = ConverseAnswer(reply, prompt_tokens).body()
+        if wants_echo(request):
+            payload["simulator"] = echo_payload(request, body)
+        return json_response(payload)
+
+
+def _simulated(status: int, model: str, retry_after: float | None) -> BedrockApiError:
+    messages = {
+        400: f"Simulated validation error for model {model}.",
+        403: "The security token included in the request is invalid.",
+        404: "The provided model identifier is invalid.",
+        429: "Too many requests, please wait before trying again.",
+        503: "Service unavailable. Please try your request again.",
+    }
+    error = BedrockApiError(status, messages.get(status, f"Simulated error with status {status}."))
+    if retry_after is not None:
+        error.headers = {**error.headers, "retry-after": f"{retry_after:g}"}
+    return error
