@@ -47,6 +47,9 @@ SCENARIOS = [
     Scenario("json c64, 3 targets", False, 64, "sim-small", "bench-3"),
     Scenario("stream c64", True, 64, "sim-small", "bench"),
     Scenario("json c1", False, 1, "sim-small", "bench"),
+    Scenario("json c1, anthropic target", False, 1, "sim-small", "bench-anthropic"),
+    Scenario("stream c1", True, 1, "sim-small", "bench"),
+    Scenario("stream c1, anthropic target", True, 1, "sim-small", "bench-anthropic"),
     Scenario("json c1, 50 ms upstream", False, 1, "sim-small?latency_ms=50", "bench-50ms"),
     Scenario("stream c1, 50 ms upstream", True, 1, "sim-small?latency_ms=50", "bench-50ms"),
 ]
@@ -83,11 +86,14 @@ def gateway_config(sim_port: int) -> str:
     return f"""
 providers:
   - {{name: sim, type: openai, base_url: "http://127.0.0.1:{sim_port}/v1", api_key: bench-key}}
+  - {{name: claude, type: anthropic, base_url: "http://127.0.0.1:{sim_port}", api_key: bench-key}}
 models:
   - name: bench
     targets: [{{provider: sim, model: sim-small}}]
   - name: bench-50ms
     targets: [{{provider: sim, model: "sim-small?latency_ms=50"}}]
+  - name: bench-anthropic
+    targets: [{{provider: claude, model: sim-small}}]
   - name: bench-3
     targets:
       - {{provider: sim, model: sim-a}}
@@ -153,6 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument(
+        "--only", default="", help="run only scenarios whose name contains this text"
+    )
     args = parser.parse_args()
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("the benchmark pins the gateway and the load to two different CPUs")
@@ -190,7 +199,7 @@ def main() -> None:
             wait_ready(f"http://127.0.0.1:{sim_port}/sim/stats")
             wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
             rows = []
-            for scenario in SCENARIOS:
+            for scenario in [s for s in SCENARIOS if args.only in s.name]:
                 results = {}
                 for label, port, model in (
                     ("direct", sim_port, scenario.direct_model),
