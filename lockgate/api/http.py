@@ -62,6 +62,8 @@ class Request:
             if int(length) > limit:
                 raise PayloadTooLarge(limit)
         message = await self.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False):
             if len(body) > limit:

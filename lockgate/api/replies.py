@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from lockgate.api.http import Send, send_response
-from lockgate.errors import GatewayError
+from lockgate.errors import GatewayError, UpstreamServerError
 from lockgate.pipeline import JSONReply, StreamReply
 
 __all__ = ["send_error", "send_json", "send_stream"]
@@ -64,6 +64,14 @@ async def send_stream(
             )
             await send(
                 {"type": "http.response.body", "body": in_band_error(error), "more_body": True}
+            )
+        except Exception:
+            # The response has started: it can only end with an error event, never a second
+            # response start.
+            log.exception("stream failed after it started (request %s)", request_id.decode())
+            internal = UpstreamServerError("The gateway failed while relaying the stream")
+            await send(
+                {"type": "http.response.body", "body": in_band_error(internal), "more_body": True}
             )
         await send({"type": "http.response.body", "body": b""})
     finally:

@@ -8,6 +8,7 @@ provider. Every choice is reported, so nobody mistakes the simulator for a model
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ def resolve_config(
             ProviderConfig(name="ollama", type="openai", base_url=f"{ollama_url.rstrip('/')}/v1")
         )
         models.append(_passthrough("ollama/*", "ollama"))
-        notes.append(f"found Ollama at {ollama_url}: models as ollama/<name>")
+        shown = urllib.parse.urlsplit(ollama_url).hostname or "the configured host"
+        notes.append(f"found Ollama on {shown}: models as ollama/<name>")
     if openai_key:
         providers.append(
             ProviderConfig(name="openai", type="openai", api_key=SecretStr(openai_key))

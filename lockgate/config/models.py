@@ -99,7 +99,7 @@ class StorageConfig(StrictModel):
 
 
 ProviderType = Literal[
-    "openai", "azure", "anthropic", "gemini", "bedrock", "simulator", CompatibleType
+    "openai", "azure", "anthropic", "gemini", "bedrock", "cohere", "simulator", CompatibleType
 ]
 
 
@@ -158,6 +158,7 @@ class ProviderConfig(StrictModel):
             "deployments; `anthropic`: Anthropic's Messages API; "
             "`gemini`: Google's Gemini API (or Vertex AI with `vertex`); "
             "`bedrock`: AWS Bedrock's Converse API (with `aws`); "
+            "`cohere`: Cohere's v2 chat and embed API; "
             "`simulator`: the built-in simulator, started in-process; "
             "`mistral`, `groq`, `ollama`, ...: an OpenAI-compatible service from the catalogue "
             "(docs/providers.md), with its default base_url and quirks."

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -195,6 +196,7 @@ class OpenAIAdapter:
         elif 400 <= status < 500:
             error = UpstreamClientError(message, status=status, code=code, param=param)
             error.type = kind or "invalid_request_error"
+            error.retryable = status in RETRYABLE_STATUSES  # 408 and 409 are worth a retry
         else:
             error = UpstreamServerError(f"Provider '{self.name}' failed (HTTP {status}): {message}")
             error.retryable = status in RETRYABLE_STATUSES
@@ -226,7 +228,9 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     def _url(self, operation: str, model: str) -> str:
         path = "chat/completions" if operation == "chat" else "embeddings"
-        return f"{self._base_url}/openai/deployments/{model}/{path}?api-version={self._api_version}"
+        deployment = quote(model, safe="")  # a glob fills it with client text: never a path
+        query = f"api-version={self._api_version}"
+        return f"{self._base_url}/openai/deployments/{deployment}/{path}?{query}"
 
 
 def _error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]:

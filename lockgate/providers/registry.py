@@ -9,6 +9,7 @@ from lockgate.providers.anthropic import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, 
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.bedrock import AwsCredentials, BedrockAdapter, bedrock_base_url
 from lockgate.providers.catalogue import CATALOGUE, catalogue_entry
+from lockgate.providers.cohere import COHERE_BASE_URL, CohereAdapter
 from lockgate.providers.gemini import (
     GEMINI_BASE_URL,
     GeminiAdapter,
@@ -95,6 +96,16 @@ def _bedrock(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     )
 
 
+def _cohere(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    return CohereAdapter(
+        provider.name,
+        base_url or provider.base_url or COHERE_BASE_URL,
+        _secret(provider),
+        drop_unsupported=provider.drop_unsupported,
+        extra_headers=provider.headers,
+    )
+
+
 def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     # The simulator speaks OpenAI's protocol; the container starts it and passes its URL.
     # It insists on a key, like the real thing; any will do.
@@ -125,6 +136,7 @@ _FACTORIES: dict[str, Callable[[ProviderConfig, str | None], ProviderAdapter]] =
     "anthropic": _anthropic,
     "gemini": _gemini,
     "bedrock": _bedrock,
+    "cohere": _cohere,
     "simulator": _simulator,
     **{entry.name: _compatible for entry in CATALOGUE},
 }

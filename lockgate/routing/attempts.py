@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from lockgate.config.models import RoutingConfig
-from lockgate.errors import BadRequest, GatewayError
+from lockgate.errors import BadRequest, GatewayError, UpstreamTimeout
 from lockgate.routing.facts import RequestFacts
 from lockgate.routing.router import Route, Router, Target
 
@@ -103,10 +103,18 @@ class AttemptRunner:
                 tally.attempts += 1
                 health.start(label)
                 started = time.monotonic()
+                deadline_binds = remaining is not None and remaining < timeout_s
                 try:
                     result = await attempt(
                         target, timeout_s if remaining is None else min(timeout_s, remaining)
                     )
+                except UpstreamTimeout as error:
+                    if deadline_binds:  # the request ran out of time, not the target
+                        health.finished(label)
+                        tally.last_error = _deadline_error(error)
+                        return None
+                    self._record_failure(target, error, tally)
+                    continue
                 except GatewayError as error:
                     self._record_failure(target, error, tally)
                     continue
@@ -119,6 +127,16 @@ class AttemptRunner:
 
     def _record_failure(self, target: Target, error: GatewayError, tally: _Tally) -> None:
         label = target.label
+        if error.code in _TARGET_SPECIFIC:
+            # This target cannot serve the request (a parameter or operation it lacks, or the
+            # gateway's key for it is refused); another target may. The latter counts as a
+            # failure so the target cools down.
+            if error.code == "upstream_auth_failed":
+                self._health.failed(label)
+            else:
+                self._health.finished(label)
+            tally.last_error = error
+            return
         if not error.retryable:
             self._health.finished(label)
             error.attempts = tally.attempts
@@ -182,6 +200,21 @@ class AttemptRunner:
             error = tally.last_error
         error.attempts = tally.attempts
         return error
+
+
+_TARGET_SPECIFIC = frozenset(
+    {"unsupported_parameter", "unsupported_operation", "upstream_auth_failed"}
+)
+
+
+def _deadline_error(cause: GatewayError) -> GatewayError:
+    error = GatewayError(
+        "The request ran out of time (routing.deadline_s) before a provider answered",
+        code="deadline_exceeded",
+        status=504,
+    )
+    error.type = cause.type
+    return error
 
 
 def _remaining(deadline: float | None) -> float | None:

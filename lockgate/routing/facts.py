@@ -11,6 +11,8 @@ from lockgate.usage.tokens import estimate_input_tokens
 __all__ = ["RequestFacts", "matches", "parse_tags"]
 
 MAX_TAGS = 32
+MAX_TAG_KEY = 64
+MAX_TAG_VALUE = 256
 
 
 class RequestFacts:
@@ -39,8 +41,9 @@ def parse_tags(header: bytes | None) -> dict[str, str]:
     tags = {}
     for item in header.decode("latin-1").split(",")[:MAX_TAGS]:
         key, sep, value = item.partition("=")
-        if sep and key.strip():
-            tags[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if sep and key and len(key) <= MAX_TAG_KEY and len(value) <= MAX_TAG_VALUE:
+            tags[key] = value
     return tags
 
 

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from lockgate.schemas.names import ModelName
+
 __all__ = ["ChatCompletionRequest", "ChatMessage", "StreamOptions"]
 
 
@@ -104,7 +106,7 @@ ResponseFormat = TextFormat | JsonObjectFormat | JsonSchemaFormat
 
 
 class ChatCompletionRequest(msgspec.Struct):
-    model: str
+    model: ModelName
     messages: list[ChatMessage]
     stream: bool | None = None
     stream_options: StreamOptions | None = None

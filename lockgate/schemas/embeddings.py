@@ -6,11 +6,13 @@ from typing import Literal
 
 import msgspec
 
+from lockgate.schemas.names import ModelName
+
 __all__ = ["EmbeddingsRequest"]
 
 
 class EmbeddingsRequest(msgspec.Struct):
-    model: str
+    model: ModelName
     # msgspec allows one array type per union: texts, token ids and token-id lists share it.
     input: str | list[str | int | list[int]]
     encoding_format: Literal["float", "base64"] | None = None

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from lockgate.simulate.anthropic_handlers import AnthropicHandlers
 from lockgate.simulate.bedrock_handlers import BedrockHandlers
+from lockgate.simulate.cohere_handlers import CohereHandlers
 from lockgate.simulate.echo import echoes, record_echoes
 from lockgate.simulate.gemini_handlers import GeminiHandlers
 from lockgate.simulate.handlers import SimulatorHandlers
@@ -37,6 +38,7 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> web.Appli
     router.add_post("/v1beta/models/{target}", gemini.gemini)
     router.add_post(f"{VERTEX_PREFIX}/models/{{target}}", gemini.vertex)
     router.add_post("/model/{model}/{method}", BedrockHandlers(state).converse)
+    router.add_post("/v2/{operation}", CohereHandlers(state).serve)
     router.add_get("/sim/stats", handlers.stats)
     router.add_get("/sim/echoes", echoes)
     router.add_post("/sim/reset", handlers.reset)

@@ -52,8 +52,13 @@ def carries_content(event: bytes) -> bool:
         return False
     if not isinstance(chunk, dict):
         return False
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        if choice.get("finish_reason") or (
+            isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls"))
+        ):
             return True
     return False

@@ -226,3 +226,14 @@ async def test_request_head_under_the_limit_is_served(gateway_url: str) -> None:
         http.get(f"{gateway_url}/healthz", headers={"x-big": "a" * 30_000}) as response,
     ):
         assert response.status == 200
+
+
+@pytest.mark.parametrize("model", ["has space", "new\nline", "x" * 257, ""])
+async def test_model_names_are_bounded_and_printable(gateway_url: str, model: str) -> None:
+    body = {"model": model, "messages": USER}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway_url}/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["error"]["param"] == "model"

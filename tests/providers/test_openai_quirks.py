@@ -56,3 +56,14 @@ def test_rename_wins_over_the_old_name_and_null_is_dropped() -> None:
     assert body == {"messages": [], "max_tokens": 7, "model": "m"}
     body = sent(quirky(), {"messages": [], "max_completion_tokens": None})
     assert body == {"messages": [], "model": "m"}
+
+
+def test_azure_deployment_from_a_glob_cannot_change_the_url() -> None:
+    from lockgate.providers.openai import AzureOpenAIAdapter
+
+    adapter = AzureOpenAIAdapter("az", "https://res.openai.azure.com", "k", "2024-10-21")
+    request = adapter.chat_request({"messages": []}, "../../admin?x=1#frag")
+    assert request.url == (
+        "https://res.openai.azure.com/openai/deployments/..%2F..%2Fadmin%3Fx%3D1%23frag"
+        "/chat/completions?api-version=2024-10-21"
+    )

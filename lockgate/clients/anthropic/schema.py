@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from lockgate.schemas.names import ModelName
+
 __all__ = [
     "AnyChoice",
     "Block",
@@ -117,7 +119,7 @@ class Metadata(msgspec.Struct):
 
 
 class MessagesRequest(msgspec.Struct):
-    model: str
+    model: ModelName
     messages: list[Message]
     max_tokens: int
     system: str | list[TextBlock] | None = None

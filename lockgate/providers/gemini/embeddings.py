@@ -11,9 +11,6 @@ request is known, else 0.
 
 from __future__ import annotations
 
-import base64
-import sys
-from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,11 +19,11 @@ import orjson
 from lockgate.errors import BadRequest, UpstreamServerError
 from lockgate.providers.gemini.response import decode_json
 from lockgate.providers.params import reject_or_drop
+from lockgate.providers.vectors import float32_base64
 
 __all__ = ["embeddings_body", "embeddings_list"]
 
 _TRANSLATED = frozenset({"model", "input", "dimensions", "encoding_format"})
-_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def texts_of(body: Mapping[str, Any], provider: str) -> list[str]:
@@ -76,7 +73,7 @@ def embeddings_list(body: bytes, provider: str, request: Mapping[str, Any] | Non
         {
             "object": "embedding",
             "index": index,
-            "embedding": _base64(vector) if as_base64 else vector,
+            "embedding": float32_base64(vector) if as_base64 else vector,
         }
         for index, vector in enumerate(vectors)
     ]
@@ -121,10 +118,3 @@ def _estimate(request: Mapping[str, Any], provider: str) -> int:
     except BadRequest:
         return 0
     return sum(-(-len(text) // 4) for text in texts)
-
-
-def _base64(vector: list[float]) -> str:
-    packed = array("f", vector)
-    if _BIG_ENDIAN:
-        packed.byteswap()
-    return base64.b64encode(packed.tobytes()).decode("ascii")
