@@ -103,11 +103,20 @@ async def _break_stream(
 async def stream_messages(
     request: web.BaseRequest, plan: AnthropicStreamPlan, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """Write each event as soon as it is produced (no buffering)."""
+    """Write each event as soon as it is produced (no buffering).
+
+    Unpaced and without faults, the events go out in one write, as the OpenAI format does
+    (see chat_stream.stream_chat).
+    """
     response = web.StreamResponse(headers={**SSE_HEADERS, **headers})
     await response.prepare(request)
-    await response.write(_opening(plan))
     reply, fault = plan.reply, plan.fault
+    if plan.tokens_per_s <= 0 and fault is None:
+        events = [_opening(plan), *(_delta(reply, p) for p in reply.pieces), _closing(plan)]
+        await response.write(b"".join(events))
+        await response.write_eof()
+        return response
+    await response.write(_opening(plan))
     pieces = reply.pieces
     fault_at = min(fault.after, len(pieces)) if fault is not None else -1
     interval = 1.0 / plan.tokens_per_s if plan.tokens_per_s > 0 else 0.0
