@@ -233,31 +233,43 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         provider = target.adapter.name
         try:
-            async with asyncio.timeout_at(deadline):
+            if parser.failure is not None:
+                raise parser.failure
+            while True:
+                # The deadline bounds each read, never a yield: while the client is being
+                # sent to, the timer is not running.
+                if deadline is None:
+                    chunk = await stream.next_chunk()
+                else:
+                    chunk = await self._next_chunk_before(stream, deadline)
+                if not chunk:
+                    break
+                events = parser.feed(chunk)
+                if events:
+                    yield b"".join(events) if len(events) > 1 else events[0]
                 if parser.failure is not None:
                     raise parser.failure
-                while chunk := await stream.next_chunk():
-                    events = parser.feed(chunk)
-                    if events:
-                        yield b"".join(events) if len(events) > 1 else events[0]
-                    if parser.failure is not None:
-                        raise parser.failure
             if not parser.complete:
                 raise UpstreamServerError(
                     f"Provider '{provider}' ended the stream before it was complete",
                     code="stream_truncated",
                 )
+        except GatewayError:
+            self._health.failed_after_start(target.label)
+            raise
+        finally:
+            stream.close()
+
+    async def _next_chunk_before(self, stream: UpstreamStream, deadline: float) -> bytes:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await stream.next_chunk()
         except TimeoutError:
             raise GatewayError(
                 f"The request exceeded its deadline of {self._deadline_s:g}s",
                 code="deadline_exceeded",
                 status=504,
             ) from None
-        except GatewayError:
-            self._health.failed_after_start(target.label)
-            raise
-        finally:
-            stream.close()
 
 
 def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) -> StreamReply:
@@ -272,7 +284,12 @@ def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) 
         if closing:
             yield closing
 
-    return StreamReply([translator.feed(b"".join(reply.first))], events(), reply.close)
+    try:
+        first = translator.feed(b"".join(reply.first))
+    except BaseException:
+        reply.close()  # the upstream stream is open: release it
+        raise
+    return StreamReply([first], events(), reply.close)
 
 
 def _target_headers(target: Target, attempts: int) -> Headers:

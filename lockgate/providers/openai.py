@@ -17,7 +17,7 @@ import msgspec
 from lockgate.errors import GatewayError, UpstreamClientError, UpstreamServerError
 from lockgate.providers.base import UpstreamRequest
 from lockgate.providers.params import reject_or_drop
-from lockgate.transport.sse import EventSplitter, data_of
+from lockgate.transport.sse import MAX_EVENT_BYTES, EventSplitter, data_of, event_too_large
 
 __all__ = ["AzureOpenAIAdapter", "OpenAIAdapter", "OpenAIStreamParser"]
 
@@ -65,6 +65,8 @@ class OpenAIStreamParser:
             return self._feed_events(buffer)
         end = buffer.rfind(b"\n\n") + 2
         if end < 2:
+            if len(buffer) > MAX_EVENT_BYTES:
+                raise event_too_large()
             self._pending = buffer
             return []
         block, self._pending = buffer[:end], buffer[end:]

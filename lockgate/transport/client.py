@@ -15,7 +15,7 @@ from types import TracebackType
 
 import aiohttp
 
-from lockgate.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from lockgate.errors import GatewayError, UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
 from lockgate.providers.base import UpstreamRequest
 
 __all__ = ["UpstreamClient", "UpstreamResponse", "UpstreamStream"]
@@ -23,6 +23,8 @@ __all__ = ["UpstreamClient", "UpstreamResponse", "UpstreamStream"]
 log = logging.getLogger("lockgate.transport")
 
 MAX_ERROR_BODY = 64 * 1024
+MAX_ANSWER_BODY = 256 * 1024 * 1024
+"""Largest non-streaming answer read from a provider (a big embeddings batch stays well under)."""
 _TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 
@@ -117,7 +119,11 @@ class UpstreamClient:
             async with self.session.post(
                 request.url, data=request.body, headers=request.headers, timeout=timeout
             ) as response:
-                body = await response.read()
+                length = response.content_length
+                if length is not None and length <= MAX_ANSWER_BODY:
+                    body = await response.read()
+                else:
+                    body = await _read_capped(response, provider)
                 return UpstreamResponse(response.status, response.headers, body)
         except _TRANSPORT_ERRORS as exc:
             raise _gateway_error(exc, provider, timeout_s) from None
@@ -140,6 +146,20 @@ class UpstreamClient:
         except _TRANSPORT_ERRORS as exc:
             raise _gateway_error(exc, provider, idle_timeout_s) from None
         return UpstreamStream(response, provider, idle_timeout_s)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, provider: str) -> bytes:
+    """The body of an answer without a usable length, refusing one over MAX_ANSWER_BODY."""
+    parts, size = [], 0
+    async for part in response.content.iter_any():
+        size += len(part)
+        if size > MAX_ANSWER_BODY:
+            raise UpstreamServerError(
+                f"Provider '{provider}' answered with more than {MAX_ANSWER_BODY} bytes",
+                code="upstream_answer_too_large",
+            )
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _gateway_error(exc: BaseException, provider: str, timeout_s: float) -> GatewayError:

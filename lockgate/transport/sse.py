@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["EventSplitter", "data_of"]
+from lockgate.errors import UpstreamServerError
+
+__all__ = ["MAX_EVENT_BYTES", "EventSplitter", "data_of", "event_too_large"]
+
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+"""Largest single event accepted from a provider; a stream that never ends an event is cut."""
+
+
+def event_too_large() -> UpstreamServerError:
+    return UpstreamServerError(
+        f"The provider sent a stream event larger than {MAX_EVENT_BYTES} bytes",
+        code="upstream_invalid_response",
+    )
 
 
 class EventSplitter:
@@ -22,6 +34,8 @@ class EventSplitter:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events = buffer.split(b"\n\n")
         self._buffer = events.pop() + held
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            raise event_too_large()
         return [event for event in events if event]
 
     @property

@@ -65,3 +65,16 @@ def test_done_inside_content_does_not_complete_the_stream() -> None:
     content = b'data: {"choices":[{"delta":{"content":"say [DONE] now"}}]}\n\n'
     assert parser.feed(content) == [content]
     assert not parser.complete
+
+
+def test_an_event_that_never_ends_is_cut() -> None:
+    from lockgate.errors import UpstreamServerError
+    from lockgate.transport.sse import MAX_EVENT_BYTES
+
+    splitter = EventSplitter()
+    splitter.feed(b"data: " + b"x" * (MAX_EVENT_BYTES // 2))
+    with pytest.raises(UpstreamServerError, match="larger than"):
+        splitter.feed(b"x" * MAX_EVENT_BYTES)
+    parser = _openai_parser()
+    with pytest.raises(UpstreamServerError, match="larger than"):
+        parser.feed(b"data: " + b"x" * (MAX_EVENT_BYTES + 1))

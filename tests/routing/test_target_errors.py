@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import openai
 import pytest
@@ -59,3 +61,25 @@ routing: {timeout_s: 10, deadline_s: 0.4, cooldown: {after_failures: 1, for_s: 6
             health = (await response.json())["targets"]["p0/x?hang=1"]
         assert health["state"] == "healthy"
         assert health["consecutive_failures"] == 0
+
+
+async def test_deadline_reached_mid_stream_ends_it_with_an_error_event() -> None:
+    models = """
+models:
+  - {name: m, targets: [{provider: p0, model: "x?tokens=50&tokens_per_s=20"}]}
+routing: {deadline_s: 0.6}
+"""
+    async with simulators(1) as sims, gateway(sims, models) as client:
+        stream = await client.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+        words = 0
+        with pytest.raises(openai.APIError, match="deadline"):
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    words += 1
+        assert 3 <= words < 50
+        for _ in range(20):  # the upstream call is closed within a second
+            if (await stats(sims[0]))["cancelled"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the upstream stream was left open after the deadline")
