@@ -342,12 +342,6 @@ def expect_bedrock(body: dict[str, Any], stream: bool) -> None:
 
 
 def expect_cohere(body: dict[str, Any], stream: bool) -> None:
-    assistant = body["messages"][2]
-    # Adapter bug, not asserted here: the assistant turn's text is sent as `content` next to
-    # `tool_calls`. Cohere v2 refuses that ("text content is not allowed when tool_calls are
-    # provided ... use 'tool_plan'"); it must go as `"tool_plan": CALL_TEXT`.
-    assistant.pop("content", None)
-    assistant.pop("tool_plan", None)
     # Adapter bug, not asserted here: `response_format` (json_object + json_schema) is sent next
     # to `tools`, which Cohere's v2 chat reference documents as not supported together (an
     # upstream 400); JSON mode with tools must be served another way (e.g. a forced JSON tool, as
@@ -369,6 +363,7 @@ def expect_cohere(body: dict[str, Any], stream: bool) -> None:
             },
             {
                 "role": "assistant",
+                "tool_plan": CALL_TEXT,
                 "tool_calls": [
                     {
                         "id": "call_abc123",

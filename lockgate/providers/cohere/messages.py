@@ -95,13 +95,20 @@ def _assistant(message: dict[str, Any], where: str, context: _Context) -> dict[s
     result: dict[str, Any] = {"role": "assistant"}
     content = _content(message.get("content"), where, context)
     calls = message.get("tool_calls") or []
-    if content or not calls:
+    if not calls:
         result["content"] = content
+    elif content:
+        # Cohere refuses text content next to tool calls: that text is the turn's tool plan.
+        result["tool_plan"] = content if isinstance(content, str) else _text_of(content)
     if calls:
         result["tool_calls"] = [
             _tool_call(call, f"{where}.tool_calls[{k}]") for k, call in enumerate(calls)
         ]
     return result
+
+
+def _text_of(parts: list[dict[str, Any]]) -> str:
+    return "".join(str(part.get("text", "")) for part in parts if part.get("type") == "text")
 
 
 def _tool_call(call: dict[str, Any], where: str) -> dict[str, Any]:
