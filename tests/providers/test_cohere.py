@@ -208,3 +208,27 @@ def test_error_mapping(status: int, gateway_status: int, code: str | None, retry
 def test_error_bodies_that_are_not_json() -> None:
     error = adapter().error(500, {}, b"<html>oops</html>")
     assert "oops" in error.message
+
+
+def test_json_mode_beside_tools_is_refused_or_dropped() -> None:
+    from lockgate.config.models import ProviderConfig
+    from lockgate.errors import UnsupportedParameter
+    from lockgate.providers.registry import build_adapter
+
+    def body() -> dict[str, object]:
+        return {
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            "response_format": {"type": "json_object"},
+        }
+
+    strict = build_adapter(ProviderConfig(name="c", type="cohere", api_key="k"))
+    with pytest.raises(UnsupportedParameter) as info:
+        strict.chat_request(body(), "command-a")
+    assert info.value.param == "response_format"
+    lenient = build_adapter(
+        ProviderConfig(name="c", type="cohere", api_key="k", drop_unsupported=True)
+    )
+    sent = json.loads(lenient.chat_request(body(), "command-a").body)
+    assert "response_format" not in sent
+    assert sent["tools"]

@@ -274,7 +274,7 @@ def test_parameter_it_cannot_honour_is_refused_or_dropped(case: Case) -> None:
             case.expect_body(body, False)
         return
     with pytest.raises(UnsupportedParameter) as refused:
-        case.adapter().chat_request(dict(sent), case.model)
+        case.adapter(drop_unsupported=False).chat_request(dict(sent), case.model)
     assert refused.value.status == 400
     assert refused.value.param == name
     assert f"'{case.config['name']}'" in refused.value.message

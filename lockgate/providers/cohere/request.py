@@ -81,6 +81,9 @@ def _unsupported_fields(body: Mapping[str, Any]) -> list[str]:
 def chat_body(body: dict[str, Any], model: str, provider: str, drop: bool) -> dict[str, Any]:
     """The Cohere request for `body` (which may lose unsupported fields when `drop`)."""
     reject_or_drop(body, _unsupported_fields(body), provider, drop)
+    if body.get("tools") and _response_format(body.get("response_format")) is not None:
+        # Cohere's v2 chat does not take response_format together with tools.
+        reject_or_drop(body, ("response_format",), provider, drop)
     result: dict[str, Any] = {
         "model": model,
         "messages": convert_messages(body["messages"], provider, drop),
