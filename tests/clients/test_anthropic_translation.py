@@ -105,6 +105,171 @@ def test_server_tools_and_unknown_fields_are_refused_only_when_translated() -> N
     assert info.value.param == "tools[0]"
 
 
+def translate(messages: list[dict[str, Any]]) -> Any:
+    raw = {"model": "m", "max_tokens": 10, "messages": messages}
+    return to_canonical(validate(raw, MessagesRequest), raw)
+
+
+@pytest.mark.parametrize(
+    ("messages", "param", "what"),
+    [
+        (
+            [
+                {"role": "user", "content": "q"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "t", "signature": "s"},
+                        {"type": "mcp_tool_use", "id": "m", "name": "n", "server_name": "s"},
+                    ],
+                },
+            ],
+            "messages[1].content[1]",
+            "a 'mcp_tool_use' block",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t",
+                            "content": [
+                                {"type": "text", "text": "found:"},
+                                {"type": "search_result", "source": "s", "title": "t"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+            "messages[0].content[0].content[1]",
+            "a 'search_result' block",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "container_upload", "file_id": "f"}]}],
+            "messages[0].content[0]",
+            "a 'container_upload' block",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Summarise"},
+                        {
+                            "type": "document",
+                            "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                        },
+                    ],
+                }
+            ],
+            "messages[0].content[1].source",
+            "a document source of type 'text'",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "source": {"type": "url", "url": "https://d.test/a.pdf"},
+                        }
+                    ],
+                }
+            ],
+            "messages[0].content[0].source",
+            "a document source of type 'url'",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "source": {
+                                "type": "base64",
+                                "media_type": "text/plain",
+                                "data": "eA==",
+                            },
+                        }
+                    ],
+                }
+            ],
+            "messages[0].content[0].source",
+            "a base64 document of type 'text/plain'",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}],
+                }
+            ],
+            "messages[0].content[0].source",
+            "an image source of type 'file'",
+        ),
+    ],
+    ids=[
+        "mcp_tool_use",
+        "search_result",
+        "container_upload",
+        "text_doc",
+        "url_doc",
+        "txt_b64_doc",
+        "file_image",
+    ],
+)
+def test_untranslatable_blocks_are_refused_only_when_translated(
+    messages: list[dict[str, Any]], param: str, what: str
+) -> None:
+    translated = translate(messages)
+    assert translated.unsupported == (param,)
+    assert translated.body["messages"]  # routing still has a request to look at
+    with pytest.raises(BadRequest) as info:
+        translated.check("oai")
+    assert info.value.param == param
+    assert info.value.code == "unsupported_parameter"
+    assert info.value.message.startswith(f"'{param}' ({what}) needs an Anthropic provider")
+
+
+def test_thinking_blocks_are_left_out_silently() -> None:
+    translated = translate(
+        [
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "t", "signature": "s"},
+                    {"type": "redacted_thinking", "data": "d"},
+                    {"type": "text", "text": "a"},
+                ],
+            },
+        ]
+    )
+    assert translated.unsupported == ()
+    assert translated.body["messages"][1] == {"role": "assistant", "content": "a"}
+    translated.check("oai")
+
+
+@pytest.mark.parametrize(
+    ("block", "param"),
+    [
+        ({"type": "tool_use", "id": "t", "name": "n", "input": []}, "messages[0].content[0].input"),
+        ({"type": "image", "source": {"type": "url"}}, "messages[0].content[0].source.url"),
+        ({"type": "image", "source": {"type": 3}}, "messages[0].content[0].source.type"),
+        ({"type": "document", "source": "x"}, "messages[0].content[0].source"),
+        ({"type": 7}, "messages[0].content[0].type"),
+    ],
+)
+def test_known_blocks_are_validated(block: dict[str, Any], param: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        translate([{"role": "user", "content": [block]}])
+    assert info.value.param == param
+
+
 def events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for block in data.split(b"\n\n"):
