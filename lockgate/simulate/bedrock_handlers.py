@@ -1,13 +1,14 @@
-"""The simulator speaking AWS Bedrock's Converse API.
+"""The simulator speaking AWS Bedrock's Converse API and InvokeModel for embedding models.
 
-Routes: `POST /model/{modelId}/converse` (JSON) and `/model/{modelId}/converse-stream`
-(`application/vnd.amazon.eventstream`). A request must carry `Authorization: AWS4-HMAC-SHA256
-...` (any signature; it is not checked) or a Bedrock API key (`Bearer ...`); none is 403, as AWS
-answers. Errors come as AWS sends them: `x-amzn-ErrorType` header and `{"message": ...}`.
-Directives work as for the OpenAI format: a model-name suffix (percent-encoded into the path,
-`sim%3Fstatus%3D503`), the body field `simulate`, the `x-simulate` header. With
-`x-sim-echo-headers: 1` JSON answers carry the request in a `simulator` field and `GET
-/sim/echoes` lists it.
+Routes: `POST /model/{modelId}/converse` (JSON), `/model/{modelId}/converse-stream`
+(`application/vnd.amazon.eventstream`) and `/model/{modelId}/invoke` (Amazon Titan and Cohere
+Embed bodies, see `bedrock_embed.py`; other models are 400). A request must carry
+`Authorization: AWS4-HMAC-SHA256 ...` (any signature; it is not checked) or a Bedrock API key
+(`Bearer ...`); none is 403, as AWS answers. Errors come as AWS sends them: `x-amzn-ErrorType`
+header and `{"message": ...}`. Directives work as for the OpenAI format: a model-name suffix
+(percent-encoded into the path, `sim%3Fstatus%3D503`), the body field `simulate`, the
+`x-simulate` header. With `x-sim-echo-headers: 1` JSON answers carry the request in a
+`simulator` field and `GET /sim/echoes` lists it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from typing import Any
 
 from aiohttp import web
 
+from lockgate.simulate.bedrock_embed import invoke_payload, is_embedding_model
 from lockgate.simulate.bedrock_request import BedrockApiError, parse_converse_request
 from lockgate.simulate.bedrock_stream import ConverseAnswer, stream_converse
 from lockgate.simulate.chat_stream import stream_fault
 from lockgate.simulate.connection import ConnectionClosed
-from lockgate.simulate.directives import DirectiveError, collect_directives, split_model
+from lockgate.simulate.directives import (
+    DirectiveError,
+    Directives,
+    collect_directives,
+    split_model,
+)
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
 from lockgate.simulate.faults import apply_pre_response_faults
@@ -35,7 +42,7 @@ __all__ = ["BedrockHandlers"]
 
 DIRECTIVE_HEADER = "x-simulate"
 CLOSED_STATUS = 499
-METHODS = frozenset({"converse", "converse-stream"})
+METHODS = frozenset({"converse", "converse-stream", "invoke"})
 
 
 def _has_credentials(request: web.BaseRequest) -> bool:
@@ -95,13 +102,18 @@ class BedrockHandlers:
         directives = collect_directives(
             suffix, body.get("simulate"), request.headers.get(DIRECTIVE_HEADER)
         )
+        if method == "invoke":
+            if not is_embedding_model(model):
+                raise BedrockApiError(
+                    400, f"The simulator serves InvokeModel for embedding models only, not {model}"
+                )
+            payload = invoke_payload(body, model, self._settings.embedding_dims)
+            await self._faults(request, directives, model)
+            return self._json(request, payload, body)
         stream = method == "converse-stream"
         chat = parse_converse_request(body, model, stream)
         reply = plan_reply(chat, directives, self._settings)
-        try:
-            await apply_pre_response_faults(request, directives, self._state, model)
-        except ApiError as error:
-            raise _simulated(error.status, model, directives.retry_after) from None
+        await self._faults(request, directives, model)
         prompt_tokens = estimate_prompt_tokens(chat.messages)
         if stream:
             tokens_per_s = directives.tokens_per_s
@@ -112,7 +124,15 @@ class BedrockHandlers:
                 stream_fault(directives),
             )
             return await stream_converse(request, answer)
-        payload: dict[str, Any] = ConverseAnswer(reply, prompt_tokens).body()
+        return self._json(request, ConverseAnswer(reply, prompt_tokens).body(), body)
+
+    async def _faults(self, request: web.Request, directives: Directives, model: str) -> None:
+        try:
+            await apply_pre_response_faults(request, directives, self._state, model)
+        except ApiError as error:
+            raise _simulated(error.status, model, directives.retry_after) from None
+
+    def _json(self, request: web.Request, payload: dict[str, Any], body: object) -> web.Response:
         if wants_echo(request):
             payload["simulator"] = echo_payload(request, body)
         return json_response(payload)

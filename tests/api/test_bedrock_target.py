@@ -1,4 +1,5 @@
-"""End to end: OpenAI SDK -> gateway -> `type: bedrock` provider -> the simulator's Converse API.
+"""End to end: OpenAI SDK -> gateway -> `type: bedrock` provider -> the simulator's Converse API
+and InvokeModel (Titan and Cohere embeddings).
 
 The simulator validates requests strictly (unknown fields, alternating roles, toolUse/toolResult
 pairing, a SigV4 Authorization header); the echo log (`GET /sim/echoes`) shows what arrived.
@@ -21,6 +22,8 @@ from tests.conftest import config_from_yaml, running_gateway
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYsecretKEY"
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+TITAN = "amazon.titan-embed-text-v2:0"
+COHERE = "cohere.embed-multilingual-v3"
 WEATHER = {
     "type": "function",
     "function": {
@@ -50,6 +53,10 @@ providers:
 models:
   - name: claude
     targets: [{{provider: aws, model: "{MODEL}"}}]
+  - name: titan
+    targets: [{{provider: aws, model: "{TITAN}"}}]
+  - name: cohere-embed
+    targets: [{{provider: aws, model: "{COHERE}"}}]
   - name: "aws/*"
     targets: [{{provider: aws, model: "*"}}]
 routing: {{timeout_s: 2, stream_idle_timeout_s: 2, retries: 0, cooldown: {{after_failures: 1000}}}}
@@ -249,6 +256,126 @@ async def test_error_mid_stream_raises_in_the_sdk(client: openai.AsyncOpenAI) ->
     assert text == "Simulated reply to:"
 
 
-async def test_embeddings_are_a_clear_400(client: openai.AsyncOpenAI) -> None:
-    with pytest.raises(openai.BadRequestError, match="embeddings are not supported"):
-        await client.embeddings.create(model="claude", input="hello")
+def norm(vector: list[float]) -> float:
+    return sum(value * value for value in vector)
+
+
+def signed_for_bedrock(headers: dict[str, str]) -> None:
+    assert headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert "/eu-central-1/bedrock/aws4_request" in headers["authorization"]
+    assert headers["x-amz-security-token"] == "session-token-xyz"
+
+
+@pytest.mark.parametrize("encoding", ["base64", "float"])
+async def test_titan_embeddings(
+    client: openai.AsyncOpenAI, simulator: RunningSimulator, encoding: str
+) -> None:
+    text = unique("embed me")
+    if encoding == "base64":  # the SDK's default: it asks for base64 and decodes it
+        raw = await client.embeddings.with_raw_response.create(model="titan", input=text)
+    else:
+        raw = await client.embeddings.with_raw_response.create(
+            model="titan", input=[text], encoding_format="float", dimensions=256
+        )
+    result = raw.parse()
+    assert raw.headers["x-lockgate-model"] == f"aws/{TITAN}"
+    assert result.model == TITAN
+    [item] = result.data
+    assert (item.index, item.object) == (0, "embedding")
+    assert len(item.embedding) == (1024 if encoding == "base64" else 256)
+    assert abs(norm(item.embedding) - 1) < 1e-4
+    assert result.usage.prompt_tokens == result.usage.total_tokens == -(-len(text) // 4)
+    seen = await received(simulator, text)
+    assert seen["path"] == f"/model/{TITAN}/invoke"
+    signed_for_bedrock(seen["headers"])
+    assert SECRET_KEY not in json.dumps(seen)
+    expected: dict[str, Any] = {"inputText": text, "normalize": True}
+    if encoding == "float":
+        expected["dimensions"] = 256
+    assert seen["body"] == expected
+
+
+async def test_base64_and_float_embeddings_are_the_same_vector(client: openai.AsyncOpenAI) -> None:
+    decoded = await client.embeddings.create(model="titan", input="same text")
+    floats = await client.embeddings.create(
+        model="titan", input="same text", encoding_format="float"
+    )
+    assert decoded.data[0].embedding == pytest.approx(floats.data[0].embedding, rel=1e-6)
+
+
+@pytest.mark.parametrize("encoding", ["base64", "float"])
+async def test_cohere_embeddings_take_a_list(
+    client: openai.AsyncOpenAI, simulator: RunningSimulator, encoding: str
+) -> None:
+    texts = [unique("first"), unique("second")]
+    if encoding == "base64":
+        result = await client.embeddings.create(model="cohere-embed", input=texts)
+    else:
+        result = await client.embeddings.create(
+            model="cohere-embed",
+            input=texts,
+            encoding_format="float",
+            extra_body={"input_type": "search_query"},
+        )
+    assert result.model == COHERE
+    assert [item.index for item in result.data] == [0, 1]
+    assert [len(item.embedding) for item in result.data] == [16, 16]
+    assert result.data[0].embedding != result.data[1].embedding
+    assert result.usage.prompt_tokens == sum(-(-len(text) // 4) for text in texts)
+    seen = await received(simulator, texts[0])
+    assert seen["path"] == f"/model/{COHERE}/invoke"
+    signed_for_bedrock(seen["headers"])
+    assert seen["body"] == {
+        "texts": texts,
+        "input_type": "search_document" if encoding == "base64" else "search_query",
+        "embedding_types": ["float"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "param", "code", "fragment"),
+    [
+        ("titan", {"input": ["a", "b"]}, "input", "unsupported_parameter", "one text per call"),
+        ("titan", {"input": "a", "dimensions": 300}, "dimensions", "unsupported_parameter", "256"),
+        ("titan", {"input": [1, 2, 3]}, "input", "unsupported_parameter", "text only"),
+        ("cohere-embed", {"input": [[1, 2], [3]]}, "input", "unsupported_parameter", "text only"),
+        ("cohere-embed", {"input": "a", "dimensions": 256}, "dimensions", "unsupported_parameter",
+         "not supported"),
+        ("claude", {"input": "a"}, "model", "unsupported_operation", "Amazon Titan"),
+    ],
+)  # fmt: skip
+async def test_embeddings_bedrock_cannot_serve_are_400(
+    client: openai.AsyncOpenAI,
+    model: str,
+    extra: dict[str, Any],
+    param: str,
+    code: str,
+    fragment: str,
+) -> None:
+    with pytest.raises(openai.BadRequestError, match=fragment) as info:
+        await client.embeddings.create(model=model, **extra)
+    error = info.value.response.json()["error"]
+    assert (error["param"], error["code"]) == (param, code)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "code", "gateway_status"),
+    [
+        (429, openai.RateLimitError, "upstream_rate_limited", 429),
+        (503, openai.InternalServerError, "upstream_overloaded", 503),
+        (400, openai.BadRequestError, None, 400),
+        (403, openai.InternalServerError, "upstream_auth_failed", 502),
+    ],
+)
+async def test_embeddings_upstream_errors(
+    client: openai.AsyncOpenAI,
+    status: int,
+    error: type[openai.APIStatusError],
+    code: str | None,
+    gateway_status: int,
+) -> None:
+    with pytest.raises(error) as info:
+        await client.embeddings.create(model=f"aws/{TITAN}?status={status}", input="hi")
+    assert info.value.status_code == gateway_status
+    assert info.value.response.json()["error"]["code"] == code
+    assert SECRET_KEY not in info.value.response.text

@@ -156,9 +156,3 @@ def test_error_messages_never_carry_the_secret() -> None:
     error = _error(403, "InvalidSignatureException", f"signature of {secret} is wrong")
     assert secret not in error.message
     assert "***" in error.message
-
-
-def test_embeddings_are_a_clear_400() -> None:
-    with pytest.raises(BadRequest, match="embeddings are not supported") as info:
-        adapter().embeddings_request({"input": "x"}, "amazon.titan-embed-text-v2:0")
-    assert info.value.code == "unsupported_operation"

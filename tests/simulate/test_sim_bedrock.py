@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from lockgate.providers.bedrock.eventstream import EventStreamDecoder, Message
 from lockgate.simulate import RunningSimulator
-from tests.simulate.sim_helpers import stats
+from tests.simulate.sim_helpers import stats, wait_for_stats
 
 AUTH = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240501/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}  # fmt: skip
 HELLO = {"messages": [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]}
@@ -145,3 +146,111 @@ async def test_echo(sim: RunningSimulator, http: aiohttp.ClientSession) -> None:
     assert body["simulator"]["path"] == "/model/m/converse"
     async with http.get(f"{sim.root_url}/sim/echoes") as resp:
         assert (await resp.json())[-1]["body"] == HELLO
+
+
+TITAN = "amazon.titan-embed-text-v2%3A0"
+COHERE = "cohere.embed-english-v3"
+
+
+async def test_titan_invoke_answers_one_deterministic_unit_vector(
+    sim: RunningSimulator, http: aiohttp.ClientSession
+) -> None:
+    status, _, body = await post(http, url(sim, TITAN, "invoke"), {"inputText": "hello"})
+    assert status == 200
+    assert set(body) == {"embedding", "inputTextTokenCount", "embeddingsByType"}
+    assert len(body["embedding"]) == 1024
+    assert body["embeddingsByType"] == {"float": body["embedding"]}
+    assert body["inputTextTokenCount"] == 2
+    assert abs(sum(v * v for v in body["embedding"]) - 1) < 1e-4
+    request = {"inputText": "hello", "dimensions": 256, "normalize": True}
+    _, _, small = await post(http, url(sim, TITAN, "invoke"), request)
+    _, _, again = await post(http, url(sim, TITAN, "invoke"), request)
+    assert len(small["embedding"]) == 256
+    assert small["embedding"] == again["embedding"]
+    assert (await stats(http, sim))["requests_by_model"] == {"amazon.titan-embed-text-v2:0": 3}
+
+
+@pytest.mark.parametrize(
+    ("types", "response_type"), [(None, "embeddings_floats"), (["float"], "embeddings_by_type")]
+)
+async def test_cohere_invoke_answers_both_response_types(
+    sim: RunningSimulator, http: aiohttp.ClientSession, types: Any, response_type: str
+) -> None:
+    request: dict[str, Any] = {"texts": ["a", "b"], "input_type": "search_query"}
+    if types is not None:
+        request["embedding_types"] = types
+    status, _, body = await post(http, url(sim, COHERE, "invoke"), request)
+    assert status == 200
+    assert set(body) == {"embeddings", "id", "texts", "response_type"}
+    assert body["response_type"] == response_type
+    assert body["texts"] == ["a", "b"]
+    vectors = body["embeddings"]["float"] if types else body["embeddings"]
+    assert [len(vector) for vector in vectors] == [16, 16]
+    assert vectors[0] != vectors[1]
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "fragment"),
+    [
+        (TITAN, {"inputText": "x", "dimensions": 128}, "dimensions"),
+        (TITAN, {"inputText": "x", "texts": ["x"]}, "extraneous key [texts]"),
+        (TITAN, {"inputText": ""}, "inputText"),
+        ("amazon.titan-embed-text-v1", {"inputText": "x", "dimensions": 256}, "extraneous key"),
+        (COHERE, {"texts": ["x"]}, "input_type"),
+        (COHERE, {"texts": [], "input_type": "search_query"}, "texts"),
+        (COHERE, {"texts": ["x"] * 97, "input_type": "search_query"}, "96"),
+        (COHERE, {"texts": ["x"], "input_type": "clustering", "dimensions": 8}, "extraneous"),
+        ("anthropic.claude-v2", {"inputText": "x"}, "embedding models only"),
+    ],
+)
+async def test_invalid_invoke_bodies_are_validation_errors(
+    sim: RunningSimulator, http: aiohttp.ClientSession, model: str, body: Any, fragment: str
+) -> None:
+    status, headers, answer = await post(http, url(sim, model, "invoke"), body)
+    assert status == 400
+    assert headers["x-amzn-ErrorType"].startswith("ValidationException:")
+    assert fragment in answer["message"]
+
+
+async def test_invoke_without_a_signature_is_403(
+    sim: RunningSimulator, http: aiohttp.ClientSession
+) -> None:
+    status, headers, body = await post(
+        http, url(sim, TITAN, "invoke"), {"inputText": "x"}, headers={}
+    )
+    assert status == 403
+    assert headers["x-amzn-ErrorType"].startswith("AccessDeniedException:")
+    assert body == {"message": "Missing Authentication Token"}
+
+
+async def test_invoke_directives_and_echo(
+    sim: RunningSimulator, http: aiohttp.ClientSession
+) -> None:
+    titan = {"inputText": "x"}
+    status, headers, _ = await post(
+        http, url(sim, f"{TITAN}%3Fstatus%3D429%26retry_after%3D3", "invoke"), titan
+    )
+    assert (status, headers["retry-after"]) == (429, "3")
+    assert headers["x-amzn-ErrorType"].startswith("ThrottlingException:")
+    flaky = {**titan, "simulate": {"fail_times": 1, "status": 503, "key": "flaky-invoke"}}
+    assert (await post(http, url(sim, TITAN, "invoke"), flaky))[0] == 503
+    assert (await post(http, url(sim, TITAN, "invoke"), flaky))[0] == 200
+    cohere = {"texts": ["echo me"], "input_type": "search_document"}
+    echo = {**AUTH, "x-sim-echo-headers": "1", "x-simulate": "latency_ms=1"}
+    status, _, body = await post(http, url(sim, COHERE, "invoke"), cohere, echo)
+    assert status == 200
+    assert body["simulator"]["path"] == f"/model/{COHERE}/invoke"
+    async with http.get(f"{sim.root_url}/sim/echoes") as resp:
+        assert (await resp.json())[-1]["body"] == cohere
+
+
+async def test_invoke_hang_and_reset(sim: RunningSimulator, http: aiohttp.ClientSession) -> None:
+    titan = {"inputText": "x"}
+    request = asyncio.ensure_future(post(http, url(sim, f"{TITAN}%3Fhang%3D1", "invoke"), titan))
+    await wait_for_stats(http, sim, lambda s: s["in_flight"] == 1)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await wait_for_stats(http, sim, lambda s: s["cancelled"] == 1 and s["in_flight"] == 0)
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await post(http, url(sim, f"{TITAN}%3Freset%3D1", "invoke"), titan)

@@ -1,4 +1,4 @@
-"""AWS Bedrock's Converse API behind the OpenAI-shaped canonical form."""
+"""AWS Bedrock (Converse for chat, InvokeModel for embeddings) behind the OpenAI-shaped form."""
 
 from lockgate.providers.bedrock.adapter import BedrockAdapter, bedrock_base_url
 from lockgate.providers.bedrock.sigv4 import AwsCredentials
