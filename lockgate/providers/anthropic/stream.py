@@ -17,6 +17,7 @@ import orjson
 from lockgate.errors import GatewayError, UpstreamServerError
 from lockgate.providers.anthropic.common import JSON_TOOL, finish_reason, openai_usage
 from lockgate.providers.anthropic.errors import map_error, status_of
+from lockgate.providers.chunks import ChunkEncoding
 from lockgate.transport.sse import EventSplitter, data_of
 
 __all__ = ["AnthropicStreamParser"]
@@ -26,7 +27,7 @@ _TEXT = -1  # block kinds in `_blocks`; tool-call blocks hold their OpenAI index
 _JSON_ANSWER = -2
 
 
-class AnthropicStreamParser:
+class AnthropicStreamParser(ChunkEncoding):
     """Per-request state turning Anthropic SSE bytes into canonical SSE events."""
 
     __slots__ = (
@@ -151,22 +152,6 @@ class AnthropicStreamParser:
     def _add_usage(self, usage: object) -> None:
         if isinstance(usage, dict):
             self._usage.update((k, v) for k, v in usage.items() if isinstance(v, int))
-
-    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
-        return self._encode([choice], None)
-
-    def _encode(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-        }
-        if self._include_usage:
-            chunk["usage"] = usage  # null on every chunk but the last, as OpenAI does
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def _error(self, error: object) -> GatewayError:
         fields = error if isinstance(error, dict) else {}

@@ -20,6 +20,7 @@ from lockgate.providers.bedrock.errors import bedrock_error, status_of
 from lockgate.providers.bedrock.eventstream import EventStreamDecoder, EventStreamError, Message
 from lockgate.providers.bedrock.request import JSON_TOOL
 from lockgate.providers.bedrock.response import completion_id, finish_reason, openai_usage
+from lockgate.providers.chunks import ChunkEncoding
 
 __all__ = ["BedrockStreamParser"]
 
@@ -27,7 +28,7 @@ DONE_EVENT = b"data: [DONE]\n\n"
 _JSON_ANSWER = -1  # block kind in `_blocks`; tool-call blocks hold their OpenAI index (>= 0)
 
 
-class BedrockStreamParser:
+class BedrockStreamParser(ChunkEncoding):
     """Per-request state of one translated stream (not shared, not thread-safe)."""
 
     __slots__ = (
@@ -142,22 +143,6 @@ class BedrockStreamParser:
         else:
             call = {"index": block, "function": {"arguments": fragment}}
             events.append(self._chunk({"tool_calls": [call]}))
-
-    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
-        return self._encode([choice], None)
-
-    def _encode(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-        }
-        if self._include_usage:
-            chunk["usage"] = usage  # null on every chunk but the last, as OpenAI does
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def _payload(self, payload: bytes) -> dict[str, Any]:
         try:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from lockgate.errors import GatewayError, UpstreamServerError
+from lockgate.providers.chunks import ChunkEncoding
 from lockgate.providers.cohere.response import (
     FAILED,
     failed_generation,
@@ -40,7 +41,7 @@ def _field(value: object, key: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-class CohereStreamParser:
+class CohereStreamParser(ChunkEncoding):
     """Per-request state of one translated stream (not shared, not thread-safe)."""
 
     __slots__ = (
@@ -148,22 +149,6 @@ class CohereStreamParser:
             events.append(self._encode([], openai_usage(delta.get("usage"))))
         events.append(DONE_EVENT)
         self.complete = True
-
-    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
-        return self._encode([choice], None)
-
-    def _encode(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-        }
-        if self._include_usage:
-            chunk["usage"] = usage  # null on every chunk but the last, as OpenAI does
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def _unreadable(self) -> UpstreamServerError:
         return UpstreamServerError(
