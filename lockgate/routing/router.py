@@ -16,6 +16,8 @@ from lockgate.routing.strategies import STRATEGIES, Order
 
 __all__ = ["Route", "Router", "Target"]
 
+MAX_MATCHED_ROUTES = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -82,6 +84,7 @@ class Router:
         self._rng = rng or random.Random()
         self._exact: dict[str, Route] = {}
         self._globs: list[_GlobRoute] = []
+        self._matched: dict[str, Route] = {}  # routes built for names a glob matched
         for model in models:
             if "*" in model.name:
                 prefix, _, suffix = model.name.partition("*")
@@ -114,10 +117,16 @@ class Router:
         return route.order(targets, self.health, self._rng)
 
     def _resolve_glob(self, name: str) -> Route:
+        route = self._matched.get(name)
+        if route is not None:
+            return route
         for glob in self._globs:
             matched = glob.match(name)
             if matched is not None:
-                return self._route(glob.config, name, matched)
+                if len(self._matched) >= MAX_MATCHED_ROUTES:
+                    self._matched.clear()  # client-chosen names: keep the cache bounded
+                route = self._matched[name] = self._route(glob.config, name, matched)
+                return route
         raise ModelNotFound(name)
 
     def _route(self, model: ModelConfig, name: str, matched: str) -> Route:

@@ -89,6 +89,7 @@ class UpstreamClient:
     def __init__(self, connect_timeout_s: float) -> None:
         self._connect_timeout_s = connect_timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._stream_timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
@@ -136,9 +137,11 @@ class UpstreamClient:
         No total timeout here: the caller bounds the wait for the first content; every later
         gap between chunks is bounded by `idle_timeout_s`.
         """
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._connect_timeout_s, sock_read=idle_timeout_s
-        )
+        timeout = self._stream_timeouts.get(idle_timeout_s)
+        if timeout is None:  # one per configured idle timeout, built once
+            timeout = self._stream_timeouts[idle_timeout_s] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._connect_timeout_s, sock_read=idle_timeout_s
+            )
         try:
             response = await self.session.post(
                 request.url, data=request.body, headers=request.headers, timeout=timeout
