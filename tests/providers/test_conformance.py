@@ -282,3 +282,11 @@ def test_parameter_it_cannot_honour_is_refused_or_dropped(case: Case) -> None:
     body = _body(case.adapter(drop_unsupported=True).chat_request(dict(sent), case.model).body)
     assert name not in json.dumps(body)
     case.expect_body(body, False)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("status", [408, 409])
+def test_timeout_and_conflict_answers_are_retryable(case: Case, status: int) -> None:
+    error = case.adapter().error(status, {}, b'{"error": {"message": "try again"}}')
+    assert error.retryable
+    assert error.status == status

@@ -86,6 +86,7 @@ def map_error(
         code = None if error_type in (None, "invalid_request_error") else error_type
         error = UpstreamClientError(message, status=status, code=code)
         error.type = "invalid_request_error"
+        error.retryable = status in (408, 409)  # timeout and conflict are worth a retry
     else:
         error = UpstreamServerError(f"Provider '{provider}' failed (HTTP {status}): {message}")
         error.retryable = status in RETRYABLE_STATUSES

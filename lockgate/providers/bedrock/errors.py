@@ -109,6 +109,7 @@ def bedrock_error(
         if error_type not in (None, "ValidationException"):
             code = _CAMEL.sub("_", error_type.removesuffix("Exception")).lower()
         error = UpstreamClientError(message, status=status, code=code)
+        error.retryable = status in (408, 409)  # timeout and conflict are worth a retry
     else:
         error = UpstreamServerError(f"Provider '{provider}' failed (HTTP {status}): {named}")
         error.retryable = False

@@ -58,6 +58,7 @@ def cohere_error(provider: str, status: int, message: str, retry_after: str | No
         error = UpstreamClientError(message, status=400)
     elif 400 <= status < 500:
         error = UpstreamClientError(message, status=status)
+        error.retryable = status in (408, 409)  # timeout and conflict are worth a retry
     else:
         error = UpstreamServerError(f"Provider '{provider}' failed (HTTP {status}): {message}")
         error.retryable = False

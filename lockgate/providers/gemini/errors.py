@@ -87,6 +87,7 @@ def gemini_error(
         result.retryable = True
     elif 400 <= status < 500:
         result = UpstreamClientError(message, status=status, code=code)
+        result.retryable = status in (408, 409)  # timeout and conflict are worth a retry
     else:
         result = UpstreamServerError(f"Provider '{provider}' failed (HTTP {status}): {message}")
         result.retryable = status in RETRYABLE_STATUSES
