@@ -22,6 +22,7 @@ from lockgate.clients.anthropic.schema import MessagesRequest
 from lockgate.config.models import GatewayConfig
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError, UpstreamTimeout
 from lockgate.providers.base import NativeMessages, StreamParser, UpstreamRequest
+from lockgate.redact import SecretScrubber, config_secrets
 from lockgate.routing.attempts import AttemptRunner
 from lockgate.routing.facts import RequestFacts
 from lockgate.routing.health import HealthBook
@@ -71,6 +72,7 @@ class Gateway:
         self._max_messages = config.server.max_messages
         self._idle_timeout_s = config.routing.stream_idle_timeout_s
         self._deadline_s = config.routing.deadline_s
+        self._scrubber = SecretScrubber(config_secrets(config))
 
     async def chat(self, body: bytes, tags: Mapping[str, str]) -> JSONReply | StreamReply:
         raw = decode_object(body)
@@ -82,7 +84,11 @@ class Gateway:
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
             return await self._chat_attempt(target, raw, facts.stream, timeout_s, deadline)
 
-        done = await self._runner.run(request.model, facts, attempt, deadline)
+        try:
+            done = await self._runner.run(request.model, facts, attempt, deadline)
+        except GatewayError as error:
+            self._scrubber.scrub_error(error)
+            raise
         done.result.headers += _target_headers(done.target, done.attempts)
         return done.result
 
@@ -113,7 +119,11 @@ class Gateway:
                 return JSONReply(to_message(reply.body, adapter.name))
             return _as_message_stream(reply, MessageStreamTranslator(target.model, adapter.name))
 
-        done = await self._runner.run(request.model, facts, attempt, deadline)
+        try:
+            done = await self._runner.run(request.model, facts, attempt, deadline)
+        except GatewayError as error:
+            self._scrubber.scrub_error(error)
+            raise
         done.result.headers += _target_headers(done.target, done.attempts)
         return done.result
 
@@ -130,7 +140,11 @@ class Gateway:
                 raise adapter.error(response.status, response.headers, response.body)
             return JSONReply(adapter.embeddings_response(response.body, sent))
 
-        done = await self._runner.run(request.model, None, attempt, self._deadline())
+        try:
+            done = await self._runner.run(request.model, None, attempt, self._deadline())
+        except GatewayError as error:
+            self._scrubber.scrub_error(error)
+            raise
         done.result.headers += _target_headers(done.target, done.attempts)
         return done.result
 
@@ -254,8 +268,9 @@ class Gateway:
                     f"Provider '{provider}' ended the stream before it was complete",
                     code="stream_truncated",
                 )
-        except GatewayError:
+        except GatewayError as error:
             self._health.failed_after_start(target.label)
+            self._scrubber.scrub_error(error)
             raise
         finally:
             stream.close()

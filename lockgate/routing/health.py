@@ -8,15 +8,19 @@ it (half-open): success closes the breaker, failure opens it again.
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lockgate.config.models import CooldownConfig
 
 __all__ = ["HealthBook", "TargetHealth"]
 
-LATENCY_SMOOTHING = 0.3
+LATENCY_WINDOW = 9
+"""Latency is the median of a target's last few answers: one slow outlier (a pause on either
+side) must not send traffic to a target that is slower every time."""
 
 
 @dataclass(slots=True)
@@ -27,6 +31,7 @@ class TargetHealth:
     paused_until: float = 0.0
     in_flight: int = 0
     latency_s: float | None = None
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     requests: int = 0
 
 
@@ -79,10 +84,8 @@ class HealthBook:
         health.failures = 0
         health.open_until = 0.0
         health.probing = False
-        previous = health.latency_s
-        health.latency_s = (
-            latency_s if previous is None else previous + LATENCY_SMOOTHING * (latency_s - previous)
-        )
+        health.recent.append(latency_s)
+        health.latency_s = statistics.median(health.recent)
 
     def failed(self, label: str) -> None:
         health = self.get(label)
