@@ -239,11 +239,18 @@ class Gateway:
             if stream is not None:
                 stream.close()
             raise
-        relay = self._relay(stream, parser, target, deadline)
-        return StreamReply(first, relay, stream.close)
+        # The attempt ends here, but the stream keeps the target busy until it closes.
+        self._health.hold(target.label)
+        close = _CloseOnce(stream, self._health, target.label)
+        return StreamReply(first, self._relay(stream, parser, target, deadline, close), close)
 
     async def _relay(
-        self, stream: UpstreamStream, parser: StreamParser, target: Target, deadline: float | None
+        self,
+        stream: UpstreamStream,
+        parser: StreamParser,
+        target: Target,
+        deadline: float | None,
+        close: Callable[[], None],
     ) -> AsyncIterator[bytes]:
         provider = target.adapter.name
         try:
@@ -273,7 +280,7 @@ class Gateway:
             self._scrubber.scrub_error(error)
             raise
         finally:
-            stream.close()
+            close()
 
     async def _next_chunk_before(self, stream: UpstreamStream, deadline: float) -> bytes:
         try:
@@ -285,6 +292,23 @@ class Gateway:
                 code="deadline_exceeded",
                 status=504,
             ) from None
+
+
+class _CloseOnce:
+    """Closes an upstream stream and gives its target's in-flight slot back, once."""
+
+    __slots__ = ("_health", "_label", "_stream")
+
+    def __init__(self, stream: UpstreamStream, health: HealthBook, label: str) -> None:
+        self._stream: UpstreamStream | None = stream
+        self._health = health
+        self._label = label
+
+    def __call__(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+            self._health.release(self._label)
 
 
 def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) -> StreamReply:

@@ -102,6 +102,13 @@ class HealthBook:
         if health.failures >= self._cooldown.after_failures:
             health.open_until = self._clock() + self._cooldown.for_s
 
+    def hold(self, label: str) -> None:
+        """A stream still uses the target after its attempt succeeded (see `release`)."""
+        self.get(label).in_flight += 1
+
+    def release(self, label: str) -> None:
+        self.get(label).in_flight -= 1
+
     def finished(self, label: str) -> None:
         """The attempt ended for a reason that says nothing about the target's health."""
         health = self.get(label)

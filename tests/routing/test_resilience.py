@@ -298,3 +298,34 @@ models:
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         assert len(text.split()) == 5
         assert (await stats(sims[0]))["total_requests"] == 1
+
+
+async def test_least_busy_counts_open_streams() -> None:
+    models = """
+models:
+  - name: m
+    strategy: least-busy
+    targets:
+      - {provider: p0, model: "a?tokens=40&tokens_per_s=20"}
+      - {provider: p1, model: "b?tokens=40&tokens_per_s=20"}
+"""
+    async with simulators(2) as sims, gateway(sims, models) as client:
+        streams = []
+        for _ in range(10):  # each stays open for ~2 s while the next ones are routed
+            stream = await client.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+            await stream.__anext__()
+            streams.append(stream)
+        assert (await stats(sims[0]))["total_requests"] == 5
+        assert (await stats(sims[1]))["total_requests"] == 5
+        for stream in streams:
+            await stream.close()
+        base = str(client.base_url).removesuffix("/v1/")
+        async with aiohttp.ClientSession() as http:
+            for _ in range(20):  # closed streams give their slots back
+                async with http.get(f"{base}/readyz") as response:
+                    targets = (await response.json())["targets"]
+                if all(t["in_flight"] == 0 for t in targets.values()):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"in-flight counts not released: {targets}")
