@@ -40,13 +40,14 @@ class Attempted(Generic[R]):
 class _Tally:
     """What went wrong so far, to choose the error the client finally gets."""
 
-    __slots__ = ("attempts", "last_error", "rate_limits", "too_long")
+    __slots__ = ("attempts", "last_error", "no_rule", "rate_limits", "too_long")
 
     def __init__(self) -> None:
         self.attempts = 0
         self.last_error: GatewayError | None = None
         self.rate_limits: list[float] = []
         self.too_long = False
+        self.no_rule = False
 
 
 class AttemptRunner:
@@ -84,6 +85,9 @@ class AttemptRunner:
         deadline: float | None,
         tally: _Tally,
     ) -> Attempted[R] | None:
+        if not route.targets:  # a rules-only model none of whose rules matched
+            tally.no_rule = True
+            return None
         targets = self._router.candidates(route, facts)
         if not targets:
             tally.too_long = True
@@ -173,8 +177,14 @@ class AttemptRunner:
 
     def _final_error(self, model: str, tally: _Tally) -> GatewayError:
         if tally.attempts == 0:
-            if tally.too_long:
+            if tally.no_rule and not tally.too_long:
                 error: GatewayError = BadRequest(
+                    f"No rule of model '{model}' matches this request",
+                    param="model",
+                    code="no_matching_rule",
+                )
+            elif tally.too_long:
+                error = BadRequest(
                     f"The request is longer than the context window of every target of '{model}'",
                     param="messages",
                     code="context_length_exceeded",

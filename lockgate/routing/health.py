@@ -18,6 +18,7 @@ from lockgate.config.models import CooldownConfig
 
 __all__ = ["HealthBook", "TargetHealth"]
 
+MAX_TRACKED_TARGETS = 4096
 LATENCY_WINDOW = 9
 """Latency is the median of a target's last few answers: one slow outlier (a pause on either
 side) must not send traffic to a target that is slower every time."""
@@ -46,8 +47,17 @@ class HealthBook:
     def get(self, label: str) -> TargetHealth:
         health = self._targets.get(label)
         if health is None:
+            if len(self._targets) >= MAX_TRACKED_TARGETS:
+                self._forget_idle()
             health = self._targets[label] = TargetHealth()
         return health
+
+    def _forget_idle(self) -> None:
+        """Drop records that hold nothing to remember (glob routes make labels from client text)."""
+        now = self._clock()
+        for label, health in list(self._targets.items()):
+            if not health.in_flight and health.open_until <= now and health.paused_until <= now:
+                del self._targets[label]
 
     def available(self, label: str) -> bool:
         """May a request be sent now? (A half-open target admits one probe at a time.)"""

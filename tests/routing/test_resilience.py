@@ -329,3 +329,17 @@ models:
                 await asyncio.sleep(0.05)
             else:
                 raise AssertionError(f"in-flight counts not released: {targets}")
+
+
+async def test_rules_only_model_without_a_matching_rule_is_a_clear_400() -> None:
+    models = """
+models:
+  - name: auto
+    rules: [{if: {stream: true}, model: s}]
+  - {name: s, targets: [{provider: p0, model: s}]}
+"""
+    async with simulators(1) as sims, gateway(sims, models) as client:
+        with pytest.raises(openai.BadRequestError) as info:
+            await client.chat.completions.create(model="auto", messages=USER)  # type: ignore[arg-type]
+        assert info.value.body["code"] == "no_matching_rule"  # type: ignore[index]
+        assert "auto" in info.value.message
