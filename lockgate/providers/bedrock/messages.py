@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-
 from lockgate.errors import BadRequest, UnsupportedParameter
+from lockgate.providers.translate import tool_arguments, tool_call_id
 
 __all__ = ["convert_messages"]
 
@@ -120,32 +119,16 @@ def _assistant_blocks(message: dict[str, Any], where: str, context: _Context) ->
         tool_use = {
             "toolUseId": call["id"],
             "name": function["name"],
-            "input": _arguments(function["arguments"], f"{where}.tool_calls[{k}]"),
+            "input": tool_arguments(function["arguments"], f"{where}.tool_calls[{k}]"),
         }
         blocks.append({"toolUse": tool_use})
     return blocks
 
 
-def _arguments(arguments: str, where: str) -> dict[str, Any]:
-    if not arguments.strip():
-        return {}
-    param = f"{where}.function.arguments"
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        raise BadRequest(f"'{param}' is not valid JSON", param=param) from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"'{param}' must be a JSON object", param=param)
-    return value
-
-
 def _tool_result(message: dict[str, Any], where: str, context: _Context) -> Block:
-    tool_call_id = message.get("tool_call_id")
-    if not tool_call_id:
-        param = f"{where}.tool_call_id"
-        raise BadRequest(f"'{param}' is required for a tool message", param=param)
+    call_id = tool_call_id(message, where)
     content = message.get("content")
     parts = _content_blocks(content, where, context, images=False)
     if not parts:
         parts = [{"text": "(empty)"}]  # Converse wants at least one content block
-    return {"toolResult": {"toolUseId": tool_call_id, "content": parts}}
+    return {"toolResult": {"toolUseId": call_id, "content": parts}}

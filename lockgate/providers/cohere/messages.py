@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from lockgate.errors import BadRequest, UnsupportedParameter
+from lockgate.providers.translate import tool_call_id
 
 __all__ = ["convert_messages"]
 
@@ -127,10 +128,7 @@ def _tool_call(call: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tool(message: dict[str, Any], where: str, context: _Context) -> dict[str, Any]:
-    tool_call_id = message.get("tool_call_id")
-    if not tool_call_id:
-        param = f"{where}.tool_call_id"
-        raise BadRequest(f"'{param}' is required for a tool message", param=param)
+    call_id = tool_call_id(message, where)
     content = _content(message.get("content"), where, context)
     # Cohere requires tool content; an empty result still answers the call.
-    return {"role": "tool", "tool_call_id": tool_call_id, "content": content or "(empty)"}
+    return {"role": "tool", "tool_call_id": call_id, "content": content or "(empty)"}

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from lockgate.errors import BadRequest
+from lockgate.providers.translate import tool_arguments
 
 __all__ = ["translate_messages"]
 
@@ -137,7 +138,7 @@ def _assistant_parts(message: dict[str, Any], where: str, tool_names: dict[str, 
         part: Part = {
             "functionCall": {
                 "name": function["name"],
-                "args": _arguments(function["arguments"], f"{where}.tool_calls[{number}]"),
+                "args": tool_arguments(function["arguments"], f"{where}.tool_calls[{number}]"),
             }
         }
         signature = _thought_signature(call)
@@ -145,20 +146,6 @@ def _assistant_parts(message: dict[str, Any], where: str, tool_names: dict[str, 
             part["thoughtSignature"] = signature
         parts.append(part)
     return parts
-
-
-def _arguments(arguments: str, where: str) -> dict[str, Any]:
-    if not arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadRequest(
-            "Tool call arguments must be a JSON object", param=f"{where}.function.arguments"
-        )
-    return value
 
 
 def _thought_signature(call: dict[str, Any]) -> str | None:
