@@ -7,12 +7,12 @@ error shapes.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from lockgate.simulate.accounting import counted
 from lockgate.simulate.anthropic_errors import (
     anthropic_error_response,
     invalid,
@@ -24,8 +24,7 @@ from lockgate.simulate.anthropic_message import message_id, message_payload, sto
 from lockgate.simulate.anthropic_request import parse_messages_request
 from lockgate.simulate.anthropic_stream import AnthropicStreamPlan, stream_messages
 from lockgate.simulate.chat_stream import stream_fault
-from lockgate.simulate.connection import ConnectionClosed
-from lockgate.simulate.directives import DirectiveError, collect_directives, split_model
+from lockgate.simulate.directives import collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
 from lockgate.simulate.faults import apply_pre_response_faults
@@ -37,7 +36,6 @@ from lockgate.simulate.state import SimulatorState
 __all__ = ["AnthropicHandlers"]
 
 DIRECTIVE_HEADER = "x-simulate"
-CLOSED_STATUS = 499  # recorded for requests whose connection went away before an answer
 
 
 def _has_key(request: web.BaseRequest) -> bool:
@@ -63,29 +61,12 @@ class AnthropicHandlers:
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         """Counts the request and renders failures in Anthropic's shape."""
-        stats = self._stats
-        stats.total_requests += 1
-        stats.in_flight += 1
-        try:
-            response = await self._messages(request)
-        except ApiError as error:
-            response = anthropic_error_response(error)
-        except DirectiveError as error:
-            response = anthropic_error_response(invalid(str(error)))
-        except ConnectionClosed as closed:
-            if closed.by_client:
-                stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)  # never reaches anyone
-        except ConnectionError:  # a write found the client gone
-            stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except asyncio.CancelledError:  # handler_cancellation: the client disconnected
-            stats.cancelled += 1
-            raise
-        finally:
-            stats.in_flight -= 1
-        stats.record_status(response.status)
-        return response
+        return await counted(
+            self._stats,
+            self._messages(request),
+            lambda error: anthropic_error_response(error),
+            lambda error: anthropic_error_response(invalid(str(error))),
+        )
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         if not _has_key(request):

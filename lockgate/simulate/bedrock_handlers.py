@@ -13,18 +13,16 @@ header and `{"message": ...}`. Directives work as for the OpenAI format: a model
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 
+from lockgate.simulate.accounting import counted
 from lockgate.simulate.bedrock_embed import invoke_payload, is_embedding_model
 from lockgate.simulate.bedrock_request import BedrockApiError, parse_converse_request
 from lockgate.simulate.bedrock_stream import ConverseAnswer, stream_converse
 from lockgate.simulate.chat_stream import stream_fault
-from lockgate.simulate.connection import ConnectionClosed
 from lockgate.simulate.directives import (
-    DirectiveError,
     Directives,
     collect_directives,
     split_model,
@@ -41,7 +39,6 @@ from lockgate.simulate.state import SimulatorState
 __all__ = ["BedrockHandlers"]
 
 DIRECTIVE_HEADER = "x-simulate"
-CLOSED_STATUS = 499
 METHODS = frozenset({"converse", "converse-stream", "invoke"})
 
 
@@ -66,29 +63,12 @@ class BedrockHandlers:
 
     async def converse(self, request: web.Request) -> web.StreamResponse:
         """Counts the request and renders failures in AWS's shape."""
-        stats = self._stats
-        stats.total_requests += 1
-        stats.in_flight += 1
-        try:
-            response = await self._serve(request)
-        except ApiError as error:
-            response = error_response(_as_bedrock(error))
-        except DirectiveError as error:
-            response = error_response(BedrockApiError(400, str(error)))
-        except ConnectionClosed as closed:
-            if closed.by_client:
-                stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except ConnectionError:
-            stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except asyncio.CancelledError:
-            stats.cancelled += 1
-            raise
-        finally:
-            stats.in_flight -= 1
-        stats.record_status(response.status)
-        return response
+        return await counted(
+            self._stats,
+            self._serve(request),
+            lambda error: error_response(_as_bedrock(error)),
+            lambda error: error_response(BedrockApiError(400, str(error))),
+        )
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]

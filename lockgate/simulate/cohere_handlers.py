@@ -10,12 +10,12 @@ header. With `x-sim-echo-headers: 1` JSON answers carry the request in a `simula
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 from aiohttp import web
 
+from lockgate.simulate.accounting import counted
 from lockgate.simulate.chat_stream import stream_fault
 from lockgate.simulate.cohere_embed import embed_payload
 from lockgate.simulate.cohere_request import (
@@ -24,8 +24,7 @@ from lockgate.simulate.cohere_request import (
     simulated_cohere_error,
 )
 from lockgate.simulate.cohere_stream import CohereAnswer, stream_cohere
-from lockgate.simulate.connection import ConnectionClosed
-from lockgate.simulate.directives import DirectiveError, Directives, collect_directives, split_model
+from lockgate.simulate.directives import Directives, collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
 from lockgate.simulate.faults import apply_pre_response_faults
@@ -38,7 +37,6 @@ from lockgate.simulate.state import SimulatorState
 __all__ = ["CohereHandlers"]
 
 DIRECTIVE_HEADER = "x-simulate"
-CLOSED_STATUS = 499
 OPERATIONS = frozenset({"chat", "embed"})
 
 
@@ -56,29 +54,12 @@ class CohereHandlers:
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         """`POST /v2/{operation}`: counts the request and renders failures in Cohere's shape."""
-        stats = self._stats
-        stats.total_requests += 1
-        stats.in_flight += 1
-        try:
-            response = await self._serve(request)
-        except ApiError as error:
-            response = error_response(_as_cohere(error))
-        except DirectiveError as error:
-            response = error_response(CohereApiError(400, f"invalid request: {error}"))
-        except ConnectionClosed as closed:
-            if closed.by_client:
-                stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except ConnectionError:
-            stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except asyncio.CancelledError:
-            stats.cancelled += 1
-            raise
-        finally:
-            stats.in_flight -= 1
-        stats.record_status(response.status)
-        return response
+        return await counted(
+            self._stats,
+            self._serve(request),
+            lambda error: error_response(_as_cohere(error)),
+            lambda error: error_response(CohereApiError(400, f"invalid request: {error}")),
+        )
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         operation = request.match_info["operation"]

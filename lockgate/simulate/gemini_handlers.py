@@ -18,15 +18,14 @@ translating the answer drops the field, so gateway tests read the log.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from lockgate.simulate.accounting import counted
 from lockgate.simulate.chat_stream import stream_fault
-from lockgate.simulate.connection import ConnectionClosed
-from lockgate.simulate.directives import DirectiveError, Directives, collect_directives, split_model
+from lockgate.simulate.directives import Directives, collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
 from lockgate.simulate.faults import apply_pre_response_faults
@@ -50,7 +49,6 @@ from lockgate.simulate.state import SimulatorState
 __all__ = ["GeminiHandlers"]
 
 DIRECTIVE_HEADER = "x-simulate"
-CLOSED_STATUS = 499  # recorded for requests whose connection went away before an answer
 GEMINI_METHODS = frozenset({"generateContent", "streamGenerateContent", "batchEmbedContents"})
 VERTEX_METHODS = frozenset({"generateContent", "streamGenerateContent", "predict"})
 Serve = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -79,29 +77,12 @@ class GeminiHandlers:
 
     async def _dispatch(self, request: web.Request, serve: Serve) -> web.StreamResponse:
         """Counts the request and renders failures in Google's shape."""
-        stats = self._stats
-        stats.total_requests += 1
-        stats.in_flight += 1
-        try:
-            response = await serve(request)
-        except ApiError as error:
-            response = error_response(as_gemini(error))
-        except DirectiveError as error:
-            response = error_response(invalid_argument(str(error)))
-        except ConnectionClosed as closed:
-            if closed.by_client:
-                stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)  # never reaches anyone
-        except ConnectionError:  # a write found the client gone
-            stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except asyncio.CancelledError:  # handler_cancellation: the client disconnected
-            stats.cancelled += 1
-            raise
-        finally:
-            stats.in_flight -= 1
-        stats.record_status(response.status)
-        return response
+        return await counted(
+            self._stats,
+            serve(request),
+            lambda error: error_response(as_gemini(error)),
+            lambda error: error_response(invalid_argument(str(error))),
+        )
 
     async def _serve(self, request: web.Request, *, vertex: bool) -> web.StreamResponse:
         target, _, method = request.match_info["target"].rpartition(":")

@@ -7,7 +7,6 @@ error bodies and treats a vanished client as a cancellation.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,11 +14,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from lockgate.simulate.accounting import counted
 from lockgate.simulate.auth import has_credentials
 from lockgate.simulate.chat_json import completion_payload
 from lockgate.simulate.chat_request import parse_chat_request
 from lockgate.simulate.chat_stream import StreamPlan, stream_chat, stream_fault
-from lockgate.simulate.connection import ConnectionClosed
 from lockgate.simulate.directives import DirectiveError, Directives, collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.embeddings import embeddings_payload
@@ -44,7 +43,6 @@ from lockgate.simulate.state import SimulatorState
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DIRECTIVE_HEADER = "x-simulate"
 # Status recorded for requests whose connection went away before an answer.
-CLOSED_STATUS = 499
 
 
 def _directive_error(error: DirectiveError) -> ApiError:
@@ -61,30 +59,12 @@ class SimulatorHandlers:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-        stats = self._stats
-        stats.total_requests += 1
-        stats.in_flight += 1
-        try:
-            response = await endpoint(request)
-        except ApiError as error:
-            response = error_response(error)
-        except DirectiveError as error:
-            response = error_response(_directive_error(error))
-        except ConnectionClosed as closed:
-            if closed.by_client:
-                stats.cancelled += 1
-            # Never reaches anyone: aiohttp finds the transport closed and drops it.
-            return web.Response(status=CLOSED_STATUS)
-        except ConnectionError:  # a write found the client gone
-            stats.cancelled += 1
-            return web.Response(status=CLOSED_STATUS)
-        except asyncio.CancelledError:  # handler_cancellation: the client disconnected
-            stats.cancelled += 1
-            raise
-        finally:
-            stats.in_flight -= 1
-        stats.record_status(response.status)
-        return response
+        return await counted(
+            self._stats,
+            endpoint(request),
+            error_response,
+            lambda error: error_response(_directive_error(error)),
+        )
 
     def _respond(self, request: web.Request, payload: dict[str, Any], body: object) -> web.Response:
         if wants_echo(request):
