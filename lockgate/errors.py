@@ -13,11 +13,15 @@ import orjson
 
 __all__ = [
     "BadRequest",
+    "BudgetExceeded",
     "GatewayError",
     "MethodNotAllowed",
     "ModelNotFound",
     "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimited",
     "RouteNotFound",
+    "Unauthenticated",
     "UnsupportedParameter",
     "UpstreamClientError",
     "UpstreamServerError",
@@ -93,6 +97,45 @@ class UnsupportedParameter(GatewayError):
             "(set drop_unsupported: true on the provider or model to drop it instead)",
             param=param,
         )
+
+
+class Unauthenticated(GatewayError):
+    """Missing or bad credentials. The message never says which check failed."""
+
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+    def __init__(self, message: str = "Invalid credentials: send a valid API key or token") -> None:
+        super().__init__(message, headers={"www-authenticate": "Bearer"})
+
+
+class PermissionDenied(GatewayError):
+    """Valid credentials that a policy does not allow this (a model, an OIDC rule)."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
+class RateLimited(GatewayError):
+    """A key's, team's or model's rate limit is reached; `retry-after` says when to retry."""
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+    retryable = True
+
+
+class BudgetExceeded(GatewayError):
+    """A budget is spent for its period; retrying does not help, so SDKs are told not to."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"x-should-retry": "false"})
 
 
 class RouteNotFound(GatewayError):

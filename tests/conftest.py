@@ -18,6 +18,8 @@ from lockgate.serving import uvicorn_config
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
 
+pytest_plugins = ["tests.services"]
+
 
 @pytest.fixture(scope="session")
 async def simulator() -> AsyncIterator[RunningSimulator]:

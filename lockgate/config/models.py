@@ -7,21 +7,30 @@ setting that is silently ignored. Cross-references (a target naming a provider) 
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from lockgate.providers.catalogue import CompatibleType
 
 __all__ = [
+    "AlertConfig",
+    "AuthConfig",
+    "BudgetConfig",
     "GatewayConfig",
+    "KeyConfig",
+    "LimitsConfig",
     "ModelConfig",
     "ObservabilityConfig",
+    "OidcIssuerConfig",
     "ProviderConfig",
+    "RateLimits",
     "RoutingConfig",
     "ServerConfig",
     "StorageConfig",
     "TargetConfig",
+    "TeamConfig",
 ]
 
 MIB = 1024 * 1024
@@ -52,6 +61,22 @@ class ServerConfig(StrictModel):
     max_messages: int = Field(
         4096, ge=1, le=100_000, description="Most messages accepted in one chat request."
     )
+    admin_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key for `/admin/...`; also accepted on the client endpoints, unrestricted by limits. "
+            "Use `${LOCKGATE_ADMIN_KEY}` rather than writing it into the file."
+        ),
+    )
+
+    @field_validator("admin_key")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("admin_key must be at least 16 characters")
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -79,6 +104,17 @@ class StorageConfig(StrictModel):
     )
     redis: str | None = Field(
         None, description="Redis URL for shared counters and cache across workers and instances."
+    )
+    redis_prefix: str = Field(
+        "lockgate:",
+        max_length=64,
+        description="Prefix of every Redis key, so gateways can share one Redis.",
+    )
+    key_refresh_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often each worker checks the database for key and team changes.",
     )
 
     @field_validator("database")
@@ -405,6 +441,168 @@ class ObservabilityConfig(StrictModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class RateLimits(StrictModel):
+    """Requests, tokens and concurrent requests allowed; a missing one is unlimited."""
+
+    rpm: int | None = Field(None, ge=1, description="Requests per minute.")
+    tpm: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens per minute: estimated before the call, corrected after it.",
+    )
+    parallel: int | None = Field(None, ge=1, description="Requests in flight at once.")
+
+    @property
+    def empty(self) -> bool:
+        return self.rpm is None and self.tpm is None and self.parallel is None
+
+
+class LimitsConfig(RateLimits):
+    """Rate limits of a key or team, plus limits per model within them."""
+
+    models: dict[str, RateLimits] = Field(
+        default_factory=dict,
+        description=(
+            "Limits per model (name or glob, e.g. `gpt-4o*`) within the key's or team's own; "
+            "each matching model counts separately."
+        ),
+    )
+
+
+BudgetPeriod = Literal["day", "week", "month", "total"]
+
+
+class BudgetConfig(StrictModel):
+    """Spend allowed in a period, in USD, reserved before each call and settled after it."""
+
+    usd: float = Field(gt=0, le=1e9, description="Spend allowed per period, in US dollars.")
+    period: BudgetPeriod = Field(
+        "month",
+        description="Calendar period in UTC (weeks start on Monday); `total` never resets.",
+    )
+    alert_at: list[float] = Field(
+        default_factory=list,
+        description=(
+            "Fractions of the budget (e.g. [0.5, 0.8]) at which an alert is sent, once per "
+            "threshold and period."
+        ),
+    )
+
+    @field_validator("alert_at", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, int | float) else value
+
+    @field_validator("alert_at")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        for fraction in value:
+            if not 0 < fraction <= 1:
+                raise ValueError(f"alert_at fractions are between 0 and 1, got {fraction}")
+        return sorted(set(value))
+
+
+ModelGlob = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class TeamConfig(StrictModel):
+    """A group of keys (and OIDC callers) sharing model access, limits and a budget."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$")
+    models: list[ModelGlob] = Field(
+        default_factory=lambda: ["*"], description="Models (names or globs) the team may use."
+    )
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    budget: BudgetConfig | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+class KeyConfig(StrictModel):
+    """A key declared in the config: only its hash is stored (`lockgate keys hash`)."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$")
+    hash: str = Field(
+        pattern=KEY_HASH_PATTERN,
+        description="`sha256:` and the hex SHA-256 of the key, as `lockgate keys hash` prints it.",
+    )
+    team: str | None = Field(None, description="Team the key belongs to.")
+    models: list[ModelGlob] | None = Field(
+        None, description="Models (names or globs) the key may use; within its team's."
+    )
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    budget: BudgetConfig | None = None
+    expires_at: datetime | None = Field(
+        None, description="When the key stops working (ISO 8601; UTC when no zone is given)."
+    )
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+ClaimValue = str | list[str]
+
+
+class OidcIssuerConfig(StrictModel):
+    """A trusted issuer of JWTs (e.g. GitLab CI `id_tokens`)."""
+
+    issuer: str = Field(
+        description="Issuer URL: the tokens' `iss`; its discovery document names the JWKS.",
+        examples=["https://gitlab.example.com"],
+    )
+    audience: ClaimValue = Field(description="Accepted `aud` value(s).")
+    team_claim: str | None = Field(
+        None,
+        description=(
+            "Claim whose value names the caller's team (e.g. `namespace_path`). A declared "
+            "team of that name applies its policy; otherwise this issuer's `models`, `limits` "
+            "and `budget` apply per claim value."
+        ),
+    )
+    team: str | None = Field(None, description="A fixed team for every token of this issuer.")
+    require: dict[str, ClaimValue] = Field(
+        default_factory=dict,
+        description=(
+            "Claims that must have these values (a list allows any of them; `*` globs match; "
+            "GitLab's path claims compare case-insensitively). A mismatch answers 403."
+        ),
+    )
+    models: list[ModelGlob] = Field(default_factory=lambda: ["*"])
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    budget: BudgetConfig | None = None
+    leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
+    jwks_cache_s: float = Field(
+        3600.0, ge=0, description="How long the issuer's keys are cached (unknown kid: refetch)."
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an https:// URL")
+        return value.rstrip("/")
+
+
+class AuthConfig(StrictModel):
+    """Who may call: JWT issuers (keys are under `keys`, teams under `teams`)."""
+
+    oidc: list[OidcIssuerConfig] = Field(default_factory=list)
+
+
+class AlertConfig(StrictModel):
+    """Where budget alerts go: a webhook receiving JSON (Slack-compatible `text` included)."""
+
+    type: Literal["webhook"] = "webhook"
+    url: SecretStr = Field(description="URL that receives a POST per alert.")
+
+
 class GatewayConfig(StrictModel):
     """A whole gateway: `lockgate.yaml`."""
 
@@ -413,4 +611,13 @@ class GatewayConfig(StrictModel):
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    teams: list[TeamConfig] = Field(default_factory=list)
+    keys: list[KeyConfig] = Field(default_factory=list)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    alerts: list[AlertConfig] = Field(default_factory=list)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+
+    @property
+    def closed(self) -> bool:
+        """Whether any credential is configured (else the gateway runs open, DESIGN §2)."""
+        return bool(self.server.admin_key or self.keys or self.teams or self.auth.oidc)
