@@ -1,13 +1,16 @@
 """Gateway vs direct, on loopback: throughput, added latency and the gateway's peak RSS.
 
-The simulator and wrk share CPU 1; the gateway (one worker) is pinned alone to CPU 0. Each
-scenario runs wrk against the simulator directly, then against the gateway in front of it, in one
-run, so the numbers compare like with like.
+The simulator and wrk share CPU 1; each gateway (one worker) is pinned to CPU 0. Each scenario
+runs wrk against the simulator directly, then against each gateway variant in front of it, in one
+run, so the numbers compare like with like. Variants: `bare` (no credentials: the gateway runs
+open), `memory` (a key with an rpm limit, in-process counters), `redis` (the same limit counted
+in Redis, one round trip per request).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -82,8 +85,22 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
     raise SystemExit(f"not ready: {url}")
 
 
-def gateway_config(sim_port: int) -> str:
+BENCH_KEY_HASH = "sha256:" + hashlib.sha256(b"bench-key").hexdigest()
+VARIANTS = ("bare", "memory", "redis")
+
+
+def gateway_config(sim_port: int, variant: str, workdir: Path, redis_url: str) -> str:
+    """The gateway's config: the same models for every variant, plus its auth and limits."""
+    access = ""
+    if variant != "bare":
+        # The limit is checked and counted on every request but never reached.
+        access = f"keys: [{{name: bench, hash: '{BENCH_KEY_HASH}', limits: {{rpm: 1000000000}}}}]\n"
+    redis = ""
+    if variant == "redis":
+        redis = f", redis: '{redis_url}', redis_prefix: 'bench:{os.getpid()}:'"
     return f"""
+storage: {{database: "sqlite:///{workdir}/{variant}.db"{redis}}}
+{access}
 providers:
   - {{name: sim, type: openai, base_url: "http://127.0.0.1:{sim_port}/v1", api_key: bench-key}}
   - {{name: claude, type: anthropic, base_url: "http://127.0.0.1:{sim_port}", api_key: bench-key}}
@@ -162,16 +179,25 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="run only scenarios whose name contains this text"
     )
+    parser.add_argument(
+        "--variants",
+        default="bare",
+        help=f"comma-separated gateway variants to measure, of {', '.join(VARIANTS)}",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="for `redis`")
     args = parser.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("the benchmark pins the gateway and the load to two different CPUs")
 
-    sim_port, gw_port = free_port(), free_port()
+    sim_port = free_port()
     processes: list[subprocess.Popen[bytes]] = []
+    gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        config = workdir / "lockgate.yaml"
-        config.write_text(gateway_config(sim_port))
         try:
             processes.append(
                 subprocess.Popen(
@@ -180,59 +206,62 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
             )
-            gateway = subprocess.Popen(
-                [
-                    "taskset",
-                    "-c",
-                    GATEWAY_CPU,
-                    LOCKGATE,
-                    "serve",
-                    "-c",
-                    str(config),
-                    "--listen",
-                    f"127.0.0.1:{gw_port}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            processes.append(gateway)
+            for variant in variants:
+                config = workdir / f"{variant}.yaml"
+                config.write_text(gateway_config(sim_port, variant, workdir, args.redis))
+                port = free_port()
+                gateway = subprocess.Popen(
+                    [
+                        "taskset",
+                        "-c",
+                        GATEWAY_CPU,
+                        LOCKGATE,
+                        "serve",
+                        "-c",
+                        str(config),
+                        "--listen",
+                        f"127.0.0.1:{port}",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                processes.append(gateway)
+                gateways[variant] = (gateway, port)
             wait_ready(f"http://127.0.0.1:{sim_port}/sim/stats")
-            wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
+            for _, port in gateways.values():
+                wait_ready(f"http://127.0.0.1:{port}/readyz")
             rows = []
             for scenario in [s for s in SCENARIOS if args.only in s.name]:
-                results = {}
-                for label, port, model in (
-                    ("direct", sim_port, scenario.direct_model),
-                    ("gateway", gw_port, scenario.gateway_model),
-                ):
-                    script = lua_script(workdir, model, scenario.stream)
-                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                    run_wrk(url, script, scenario.connections, 1)  # warm-up
-                    cpu_before, started = cpu_seconds(gateway.pid), time.monotonic()
-                    result = run_wrk(url, script, scenario.connections, args.duration)
-                    if label == "gateway":
-                        used = cpu_seconds(gateway.pid) - cpu_before
-                        result = replace(result, cpu=used / (time.monotonic() - started))
-                    results[label] = result
-                rows.append((scenario, results["direct"], results["gateway"]))
-                print_row(scenario, results["direct"], results["gateway"])
-            rss = peak_rss_mb(gateway.pid)
+                direct = measure(workdir, sim_port, scenario.direct_model, scenario, args.duration)
+                for variant, (gateway, port) in gateways.items():
+                    result = measure(
+                        workdir, port, scenario.gateway_model, scenario, args.duration, gateway.pid
+                    )
+                    rows.append((scenario, variant, direct, result))
+                    print_row(scenario, variant, direct, result)
+            rss = {variant: peak_rss_mb(gateway.pid) for variant, (gateway, _) in gateways.items()}
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 process.wait(timeout=30)
-    print(f"gateway peak RSS: {rss:.1f} MB")
+    for variant, mb in rss.items():
+        print(f"gateway ({variant}) peak RSS: {mb:.1f} MB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
                 "python": sys.version.split()[0],
                 "duration_s": args.duration,
-                "gateway_peak_rss_mb": round(rss, 1),
+                "gateway_peak_rss_mb": {variant: round(mb, 1) for variant, mb in rss.items()},
                 "scenarios": [
-                    {"scenario": asdict(s), "direct": asdict(d), "gateway": asdict(g)}
-                    for s, d, g in rows
+                    {
+                        "scenario": asdict(s),
+                        "variant": variant,
+                        "direct": asdict(d),
+                        "gateway": asdict(g),
+                    }
+                    for s, variant, d, g in rows
                 ],
             },
             indent=2,
@@ -241,11 +270,31 @@ def main() -> None:
     print(f"results: {args.out}")
 
 
-def print_row(scenario: Scenario, direct: Result, gateway: Result) -> None:
+def measure(
+    workdir: Path,
+    port: int,
+    model: str,
+    scenario: Scenario,
+    duration_s: int,
+    gateway_pid: int | None = None,
+) -> Result:
+    """One wrk run after a one-second warm-up; with the gateway's CPU share when given its pid."""
+    script = lua_script(workdir, model, scenario.stream)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    run_wrk(url, script, scenario.connections, 1)  # warm-up
+    if gateway_pid is None:
+        return run_wrk(url, script, scenario.connections, duration_s)
+    cpu_before, started = cpu_seconds(gateway_pid), time.monotonic()
+    result = run_wrk(url, script, scenario.connections, duration_s)
+    used = cpu_seconds(gateway_pid) - cpu_before
+    return replace(result, cpu=used / (time.monotonic() - started))
+
+
+def print_row(scenario: Scenario, variant: str, direct: Result, gateway: Result) -> None:
     ratio = gateway.requests_per_s / direct.requests_per_s if direct.requests_per_s else 0
     cpu = gateway.cpu or 0.0
     print(
-        f"{scenario.name:27} direct {direct.requests_per_s:7.0f}/s  "
+        f"{scenario.name:27} {variant:6} direct {direct.requests_per_s:7.0f}/s  "
         f"gateway {gateway.requests_per_s:7.0f}/s ({ratio:4.0%}, CPU {cpu:4.0%})  "
         f"p50 +{gateway.p50_ms - direct.p50_ms:6.3f} ms  "
         f"p99 +{gateway.p99_ms - direct.p99_ms:6.3f} ms  errors {direct.errors}/{gateway.errors}",

@@ -1,14 +1,24 @@
-"""`create_app(config)` -> the ASGI application: routes and lifespan, no logic."""
+"""`create_app(config)` -> the ASGI application: routes, lifespan, and config reload.
+
+Client endpoints are dispatched by exact path to plain ASGI handlers (the hot path); `/admin/...`
+and `/openapi.json` go to the admin API, a FastAPI app. A reload builds a whole new `Container`
+and swaps it in; requests already running finish on the one they started with.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from pathlib import Path
 
 from lockgate.api.http import ClientGone, Receive, Request, Scope, Send
 from lockgate.api.replies import send_error
+from lockgate.config.loader import ConfigError, load_config
 from lockgate.config.models import GatewayConfig
-from lockgate.container import Container
+from lockgate.container import Container, Services, load_directory
 from lockgate.errors import GatewayError, MethodNotAllowed, RouteNotFound, openai_error_body
 
 __all__ = ["LockgateApp", "create_app"]
@@ -16,24 +26,113 @@ __all__ = ["LockgateApp", "create_app"]
 log = logging.getLogger("lockgate")
 
 Handler = Callable[[Request, Send], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class LockgateApp:
     """Dispatches by exact path and method; services are built at lifespan startup."""
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        source: Path | None = None,
+        handle_sighup: bool = False,
+        server_overrides: Mapping[str, object] | None = None,
+    ) -> None:
         self.config = config
+        self.source = source
+        """The config file, re-read on reload (None: the config did not come from a file)."""
+        self._server_overrides = dict(server_overrides or {})
+        """`server` settings given on the command line: they win over the file on reload too."""
+        self.services: Services | None = None
         self.container: Container | None = None
+        self._handle_sighup = handle_sighup
         self._routes: dict[str, dict[str, Handler]] = {}
+        self._admin: ASGIApp | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._revision = 0
+        self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            path: str = scope["path"]
+            if self._admin is not None and (
+                path.startswith("/admin/") or path in ("/admin", "/openapi.json")
+            ):
+                await self._admin(scope, receive, send)
+            else:
+                await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
     async def startup(self) -> None:
-        container = await Container.start(self.config)
+        from lockgate.admin import create_admin_app
+
+        services = await Services.start(self.config)
+        try:
+            container = await Container.start(self.config, services)
+        except BaseException:
+            await services.close()
+            raise
+        self.services = services
+        self._use(container)
+        self._revision = await services.database.current_revision()
+        self._admin = create_admin_app(self)
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
+        if self._handle_sighup:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+    async def shutdown(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        if self.container is not None:
+            await self.container.close()
+            self.container = None
+        if self.services is not None:
+            await self.services.close()
+            self.services = None
+
+    async def reload(self) -> list[str]:
+        """Re-read the config file and swap it in; the problems found, or [] when it took."""
+        async with self._reload_lock:
+            if self.source is None:
+                return [
+                    "this gateway's config did not come from a file: there is nothing to reload"
+                ]
+            try:
+                config = apply_server_overrides(load_config(self.source), self._server_overrides)
+            except ConfigError as exc:
+                return [str(issue) for issue in exc.issues]
+            except OSError as exc:
+                return [f"{self.source}: cannot read it ({exc.strerror})"]
+            problems = _restart_only_changes(self.config, config)
+            if problems:
+                return problems
+            services = self.services
+            if services is None:
+                return ["the gateway is not running"]
+            container = await Container.start(config, services)
+            services.replace_alerts(config)
+            old = self.container
+            self.config = config
+            self._use(container)
+            if old is not None:
+                self._retire(old)
+            log.info("config reloaded from %s", self.source)
+            return []
+
+    async def refresh_keys(self) -> None:
+        """Reload keys and teams from the database now (after a change made here)."""
+        if self.services is None or self.container is None:
+            return
+        self._revision = await self.services.database.current_revision()
+        directory = await load_directory(self.config, self.services.database)
+        self.container.identifier.replace(directory)
+
+    def _use(self, container: Container) -> None:
         self.container = container
         self._routes = {
             "/v1/chat/completions": {"POST": container.openai.chat_completions},
@@ -47,13 +146,47 @@ class LockgateApp:
             "/readyz": {"GET": container.health.readyz},
         }
 
-    async def shutdown(self) -> None:
-        if self.container is not None:
-            await self.container.close()
-            self.container = None
+    def _retire(self, container: Container) -> None:
+        async def close_when_idle() -> None:
+            if container.active:
+                await container.idle.wait()
+            await container.close()
+
+        container.retired = True
+
+        self._spawn(close_when_idle())
+
+    def _on_sighup(self) -> None:
+        async def reload() -> None:
+            problems = await self.reload()
+            for problem in problems:
+                log.error("config reload failed: %s", problem)
+
+        self._spawn(reload())
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refresh_loop(self) -> None:
+        """Pick up keys and teams changed by any worker or instance (revocation within ~1 s)."""
+        assert self.services is not None
+        database = self.services.database
+        while True:
+            await asyncio.sleep(self.config.storage.key_refresh_s)
+            try:
+                revision = await database.current_revision()
+                if revision != self._revision:
+                    await self.refresh_keys()
+            except Exception:
+                log.warning("reading key changes from the database failed", exc_info=True)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        container = self.container
+        if container is not None:
+            container.active += 1
         try:
             methods = self._routes.get(scope["path"])
             if methods is None:
@@ -76,6 +209,11 @@ class LockgateApp:
                 GatewayError("The gateway failed to handle this request", code="internal_error"),
                 request.request_id,
             )
+        finally:
+            if container is not None:
+                container.active -= 1
+                if container.retired and not container.active:
+                    container.idle.set()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -94,9 +232,33 @@ class LockgateApp:
                 return
 
 
+def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
+    """Settings a running process cannot change: they need a restart, so the reload refuses."""
+    problems = []
+    for field in ("listen", "workers"):
+        if getattr(old.server, field) != getattr(new.server, field):
+            problems.append(f"server.{field} changed: restart the gateway to apply it")
+    if old.storage != new.storage:
+        problems.append("storage changed: restart the gateway to apply it")
+    return problems
+
+
 async def _send_error(send: Send, error: GatewayError, request_id: bytes) -> None:
     await send_error(send, error, request_id, error.status, openai_error_body(error))
 
 
-def create_app(config: GatewayConfig) -> LockgateApp:
-    return LockgateApp(config)
+def apply_server_overrides(config: GatewayConfig, overrides: Mapping[str, object]) -> GatewayConfig:
+    """`config` with `server` settings replaced (already validated by the command line)."""
+    if not overrides:
+        return config
+    server = config.server.model_copy(update=dict(overrides))
+    return config.model_copy(update={"server": server})
+
+
+def create_app(
+    config: GatewayConfig,
+    source: Path | None = None,
+    handle_sighup: bool = False,
+    server_overrides: Mapping[str, object] | None = None,
+) -> LockgateApp:
+    return LockgateApp(config, source, handle_sighup, server_overrides)

@@ -1,14 +1,30 @@
-"""The composition root: builds every service once from the config and wires them together."""
+"""The composition root: builds every service once and wires them together.
+
+Two lifetimes: `Services` live as long as the process (database, Redis, counters, connection
+pools: a config reload must not reset a rate limit or drop a pooled connection); a `Container`
+is everything built from one config, replaced whole on reload while requests that started on the
+old one finish on it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
+import aiohttp
+import redis.asyncio as redis
+
+from lockgate.admission import Admission
+from lockgate.alerts import AlertSender
 from lockgate.api.anthropic import AnthropicEndpoints
 from lockgate.api.health import HealthEndpoints
 from lockgate.api.openai import OpenAIEndpoints
+from lockgate.auth.directory import Directory, KeyRecord, TeamRecord
+from lockgate.auth.identity import Identifier
+from lockgate.auth.oidc import OidcVerifier
 from lockgate.config.models import GatewayConfig
+from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, build_limiters
 from lockgate.pipeline import Gateway
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
@@ -16,30 +32,129 @@ from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
+from lockgate.storage import Database
 from lockgate.transport.client import UpstreamClient
+from lockgate.usage.spend_writer import SpendWriter
 
-__all__ = ["Container"]
+__all__ = ["Container", "Services"]
 
 log = logging.getLogger("lockgate")
+
+REDIS_CONNECTIONS = 64
+REDIS_WAIT_S = 5.0
+
+
+@dataclass
+class Services:
+    """What outlives a config reload."""
+
+    database: Database
+    redis: redis.Redis | None
+    client: UpstreamClient
+    session: aiohttp.ClientSession
+    limiter: RateLimiter
+    ledger: BudgetLedger
+    spend: SpendWriter
+    admission: Admission
+    alerts: AlertSender
+    redis_prefix: str
+
+    @classmethod
+    async def start(cls, config: GatewayConfig) -> Services:
+        database = await Database.open(config.storage.database)
+        redis_client = None
+        if config.storage.redis:
+            # A blocking pool waits for a free connection under load instead of failing.
+            pool = redis.BlockingConnectionPool.from_url(
+                config.storage.redis, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S
+            )
+            redis_client = redis.Redis.from_pool(pool)
+        client = UpstreamClient(config.routing.connect_timeout_s)
+        await client.start()
+        session = aiohttp.ClientSession()
+
+        async def load_spend(scope: str, period: str) -> int:
+            return await database.spend.get_spend(scope, period)
+
+        limiter, ledger = build_limiters(redis_client, config.storage.redis_prefix, load_spend)
+        spend = SpendWriter(database.spend.add_spend)
+        spend.start()
+        alerts = AlertSender(config.alerts, session)
+
+        def settled(reservation: Reservation, micros: int, crossings: list[Crossing]) -> None:
+            for scope, period in reservation.periods():
+                spend.record(scope, period, micros)
+            for crossing in crossings:
+                services.alerts.budget_crossed(crossing)
+
+        services = cls(
+            database=database,
+            redis=redis_client,
+            client=client,
+            session=session,
+            limiter=limiter,
+            ledger=ledger,
+            spend=spend,
+            admission=Admission(limiter, ledger, settled),
+            alerts=alerts,
+            redis_prefix=config.storage.redis_prefix,
+        )
+        return services
+
+    def replace_alerts(self, config: GatewayConfig) -> None:
+        self.alerts = AlertSender(config.alerts, self.session)
+
+    async def ready(self) -> dict[str, str]:
+        """Each dependency's state for /readyz."""
+        checks = {"config": "ok"}
+        try:
+            await asyncio.wait_for(self.database.ping(), 2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable ({type(exc).__name__})"
+        if self.redis is not None:
+            try:
+                await asyncio.wait_for(self.redis.ping(), 2)
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"unreachable ({type(exc).__name__})"
+        return checks
+
+    async def close(self) -> None:
+        await self.admission.drain()
+        await self.spend.close()
+        await self.alerts.close()
+        await self.limiter.close()
+        await self.ledger.close()
+        await self.client.close()
+        await self.session.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.close()
 
 
 @dataclass
 class Container:
-    """Everything a running gateway holds, built from one `GatewayConfig`."""
+    """Everything built from one `GatewayConfig`."""
 
     config: GatewayConfig
-    client: UpstreamClient
+    identifier: Identifier
+    oidc: OidcVerifier | None
     router: Router
     gateway: Gateway
     openai: OpenAIEndpoints
     anthropic: AnthropicEndpoints
     health: HealthEndpoints
+    warnings: list[str]
     simulators: list[RunningSimulator] = field(default_factory=list)
+    active: int = 0
+    """Requests in flight on this container; a replaced one closes when this reaches 0."""
+    retired: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a retired container's last request ends."""
 
     @classmethod
-    async def start(cls, config: GatewayConfig) -> Container:
-        client = UpstreamClient(config.routing.connect_timeout_s)
-        await client.start()
+    async def start(cls, config: GatewayConfig, services: Services) -> Container:
         simulators: list[RunningSimulator] = []
         adapters: dict[str, ProviderAdapter] = {}
         try:
@@ -55,40 +170,70 @@ class Container:
                     base_url = simulator.base_url
                 adapters[provider.name] = build_adapter(provider, base_url)
         except BaseException:
-            await _close(client, simulators)
+            for simulator in simulators:
+                await simulator.close()
             raise
+        oidc = OidcVerifier(config.auth.oidc, services.session) if config.auth.oidc else None
+        identifier = Identifier(config, oidc)
+        identifier.replace(await load_directory(config, services.database))
         health = HealthBook(config.routing.cooldown)
         router = Router(config.models, adapters, health)
-        gateway = Gateway(config, router, health, client)
-        warnings = _warnings(config)
+        gateway = Gateway(config, router, health, services.client, services.admission)
+        warnings = _warnings(config, identifier)
         for warning in warnings:
             log.warning("%s", warning)
-        return cls(
+        container = cls(
             config=config,
-            client=client,
+            identifier=identifier,
+            oidc=oidc,
             router=router,
             gateway=gateway,
-            openai=OpenAIEndpoints(gateway, config.server.max_body_bytes, router.listed_models),
-            anthropic=AnthropicEndpoints(gateway, config.server.max_body_bytes),
-            health=HealthEndpoints(warnings, open_access=True, targets=gateway.target_health),
+            openai=OpenAIEndpoints(
+                gateway, identifier, config.server.max_body_bytes, router.listed_models
+            ),
+            anthropic=AnthropicEndpoints(gateway, identifier, config.server.max_body_bytes),
+            health=HealthEndpoints(warnings, identifier, gateway.target_health, services.ready),
+            warnings=warnings,
             simulators=simulators,
         )
+        return container
 
     async def close(self) -> None:
-        await _close(self.client, self.simulators)
+        if self.oidc is not None:
+            await self.oidc.close()
+        for simulator in self.simulators:
+            await simulator.close()
 
 
-async def _close(client: UpstreamClient, simulators: list[RunningSimulator]) -> None:
-    await client.close()
-    for simulator in simulators:
-        await simulator.close()
-
-
-def _warnings(config: GatewayConfig) -> list[str]:
-    warnings = [
-        "no API keys, teams or OIDC issuers are configured: the gateway is open to anyone "
-        "who can reach it (fine on 127.0.0.1, not on a shared network)"
+async def load_directory(config: GatewayConfig, database: Database) -> Directory:
+    """Declared keys and teams plus those stored in the database."""
+    stored_keys = [
+        KeyRecord(
+            key.name,
+            key.key_hash,
+            key.team,
+            tuple(key.models) if key.models is not None else None,
+            key.limits,
+            key.budget,
+            key.expires_at,
+            declared=False,
+        )
+        for key in await database.keys.all_active()
     ]
+    stored_teams = [
+        TeamRecord(team.name, tuple(team.models), team.limits, team.budget, declared=False)
+        for team in await database.teams.list()
+    ]
+    return Directory(config.keys, config.teams, stored_keys, stored_teams)
+
+
+def _warnings(config: GatewayConfig, identifier: Identifier) -> list[str]:
+    warnings = []
+    if identifier.open:
+        warnings.append(
+            "no API keys, teams or OIDC issuers are configured: the gateway is open to anyone "
+            "who can reach it (fine on 127.0.0.1, not on a shared network)"
+        )
     if not config.models:
         warnings.append("no models are configured: every request will answer 404 model_not_found")
     if any(provider.type == "simulator" for provider in config.providers):
@@ -96,4 +241,16 @@ def _warnings(config: GatewayConfig) -> list[str]:
         warnings.append(
             f"provider {names} is the built-in simulator: its answers are made up, not from a model"
         )
+    budgets = any(team.budget for team in config.teams) or any(key.budget for key in config.keys)
+    if budgets:
+        unpriced = [
+            model.name
+            for model in config.models
+            if model.price is None and any(target.price is None for target in model.targets)
+        ]
+        if unpriced:
+            warnings.append(
+                "budgets are configured but these models have no price, so they cost nothing "
+                "against a budget: " + ", ".join(unpriced)
+            )
     return warnings

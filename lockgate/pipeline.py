@@ -1,16 +1,20 @@
 """The request path (DESIGN §2) as a short sequence of stages.
 
 identify -> parse -> admit -> guard -> cache -> route -> translate + call -> guard -> account.
-Implemented so far: parse, route (with retries, fallbacks and cooldowns) and call.
+Identify runs in the endpoints (before the body is read); implemented here so far: parse, admit
+(allowlists, rate limits, budget reservation), route (with retries, fallbacks and cooldowns),
+call, and settling the admission (real tokens and cost).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.admission import FREE, Admission, Ticket, cost_micros
+from lockgate.auth.policy import Principal
 from lockgate.clients.anthropic import (
     MessageStreamTranslator,
     NativeStreamWatch,
@@ -19,7 +23,7 @@ from lockgate.clients.anthropic import (
     to_message,
 )
 from lockgate.clients.anthropic.schema import MessagesRequest
-from lockgate.config.models import GatewayConfig
+from lockgate.config.models import GatewayConfig, Price
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError, UpstreamTimeout
 from lockgate.providers.base import NativeMessages, StreamParser, UpstreamRequest
 from lockgate.redact import SecretScrubber, config_secrets
@@ -32,6 +36,7 @@ from lockgate.schemas.decode import decode_object, validate
 from lockgate.schemas.embeddings import EmbeddingsRequest
 from lockgate.transport.client import UpstreamClient, UpstreamStream
 from lockgate.transport.first_content import carries_content, until_content
+from lockgate.usage.reported import Format, StreamMeter, Usage, usage_from_body
 
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
@@ -63,9 +68,15 @@ class Gateway:
     """Serves canonical (OpenAI-shaped) requests through the configured targets."""
 
     def __init__(
-        self, config: GatewayConfig, router: Router, health: HealthBook, client: UpstreamClient
+        self,
+        config: GatewayConfig,
+        router: Router,
+        health: HealthBook,
+        client: UpstreamClient,
+        admission: Admission,
     ) -> None:
         self._router = router
+        self._admission = admission
         self._health = health
         self._client = client
         self._runner = AttemptRunner(router, config.routing)
@@ -74,25 +85,24 @@ class Gateway:
         self._deadline_s = config.routing.deadline_s
         self._scrubber = SecretScrubber(config_secrets(config))
 
-    async def chat(self, body: bytes, tags: Mapping[str, str]) -> JSONReply | StreamReply:
+    async def chat(
+        self, body: bytes, tags: Mapping[str, str], principal: Principal
+    ) -> JSONReply | StreamReply:
         raw = decode_object(body)
         request = validate(raw, ChatCompletionRequest)
         self._check_messages(request)
         facts = RequestFacts(request, tags)
+        ticket = await self._admit(principal, request, facts)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
             return await self._chat_attempt(target, raw, facts.stream, timeout_s, deadline)
 
-        try:
-            done = await self._runner.run(request.model, facts, attempt, deadline)
-        except GatewayError as error:
-            self._scrubber.scrub_error(error)
-            raise
-        done.result.headers += _target_headers(done.target, done.attempts)
-        return done.result
+        return await self._run(request.model, facts, attempt, deadline, ticket, "openai")
 
-    async def messages(self, body: bytes, tags: Mapping[str, str]) -> JSONReply | StreamReply:
+    async def messages(
+        self, body: bytes, tags: Mapping[str, str], principal: Principal
+    ) -> JSONReply | StreamReply:
         """Anthropic Messages in and out: natively on targets that speak it, else translated.
 
         The reply's bytes are Anthropic's (a message, or its events) either way; routing,
@@ -103,6 +113,7 @@ class Gateway:
         request = validate(translated.body, ChatCompletionRequest)
         self._check_messages(request)
         facts = RequestFacts(request, tags)
+        ticket = await self._admit(principal, request, facts)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
@@ -119,17 +130,21 @@ class Gateway:
                 return JSONReply(to_message(reply.body, adapter.name))
             return _as_message_stream(reply, MessageStreamTranslator(target.model, adapter.name))
 
-        try:
-            done = await self._runner.run(request.model, facts, attempt, deadline)
-        except GatewayError as error:
-            self._scrubber.scrub_error(error)
-            raise
-        done.result.headers += _target_headers(done.target, done.attempts)
-        return done.result
+        return await self._run(request.model, facts, attempt, deadline, ticket, "anthropic")
 
-    async def embeddings(self, body: bytes) -> JSONReply:
+    async def embeddings(self, body: bytes, principal: Principal) -> JSONReply:
         raw = decode_object(body)
         request = validate(raw, EmbeddingsRequest)
+        ticket = FREE
+        if principal.policy.limited:
+            # Embedding inputs are text or token ids; a quarter of the body bounds the tokens.
+            input_tokens = len(body) // 4
+            price = self._price_ceiling(request.model, None)
+            ticket = await self._admission.admit(
+                principal, request.model, input_tokens, None, price
+            )
+        elif not principal.policy.allows(request.model):
+            await self._admission.admit(principal, request.model, 0, None, None)
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply:
             adapter = target.adapter
@@ -143,10 +158,68 @@ class Gateway:
         try:
             done = await self._runner.run(request.model, None, attempt, self._deadline())
         except GatewayError as error:
+            ticket.release()
             self._scrubber.scrub_error(error)
             raise
-        done.result.headers += _target_headers(done.target, done.attempts)
-        return done.result
+        except BaseException:
+            ticket.release()
+            raise
+        reply = done.result
+        reply.headers += _target_headers(done.target, done.attempts)
+        reply.headers += ticket.headers
+        usage = usage_from_body(reply.body, "openai") or Usage(len(body) // 4, 0, False)
+        ticket.settle(usage, done.target.price)
+        _add_cost(reply, usage, done.target.price)
+        return reply
+
+    async def _admit(
+        self, principal: Principal, request: ChatCompletionRequest, facts: RequestFacts
+    ) -> Ticket:
+        policy = principal.policy
+        if not policy.limited and policy.allows(request.model):
+            return FREE
+        price = self._price_ceiling(request.model, facts) if policy.budgets else None
+        max_output = request.max_completion_tokens or request.max_tokens
+        return await self._admission.admit(
+            principal, request.model, facts.input_tokens, max_output, price
+        )
+
+    def _price_ceiling(self, model: str, facts: RequestFacts | None) -> Price | None:
+        return self._router.price_ceiling(self._router.resolve(model, facts))
+
+    async def _run(
+        self,
+        model: str,
+        facts: RequestFacts,
+        attempt: Callable[[Target, float], Awaitable[JSONReply | StreamReply]],
+        deadline: float | None,
+        ticket: Ticket,
+        form: Format,
+    ) -> JSONReply | StreamReply:
+        """Route and call; then settle the admission, now or when the stream ends."""
+        try:
+            done = await self._runner.run(model, facts, attempt, deadline)
+        except GatewayError as error:
+            ticket.release()
+            self._scrubber.scrub_error(error)
+            raise
+        except BaseException:
+            ticket.release()
+            raise
+        reply = done.result
+        reply.headers += _target_headers(done.target, done.attempts)
+        reply.headers += ticket.headers
+        price = done.target.price
+        if isinstance(reply, StreamReply):
+            if ticket is FREE:
+                return reply
+            return _metered(reply, StreamMeter(form), ticket, price, facts.input_tokens)
+        if ticket is FREE and price is None:
+            return reply
+        usage = usage_from_body(reply.body, form) or Usage(facts.input_tokens, 0, False)
+        ticket.settle(usage, price)
+        _add_cost(reply, usage, price)
+        return reply
 
     def target_health(self) -> dict[str, dict[str, object]]:
         return self._health.snapshot()
@@ -329,6 +402,34 @@ def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) 
         reply.close()  # the upstream stream is open: release it
         raise
     return StreamReply([first], events(), reply.close)
+
+
+def _metered(
+    reply: StreamReply, meter: StreamMeter, ticket: Ticket, price: Price | None, input_tokens: int
+) -> StreamReply:
+    """The same stream, watched for usage; the ticket settles when it ends, however it ends."""
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for block in reply.events:
+                meter.feed(block)
+                yield block
+        finally:
+            ticket.settle(meter.usage(input_tokens), price)
+
+    def close() -> None:
+        reply.close()
+        ticket.settle(meter.usage(input_tokens), price)  # once: a second settle does nothing
+
+    for block in reply.first:
+        meter.feed(block)
+    return StreamReply(reply.first, events(), close, reply.headers)
+
+
+def _add_cost(reply: JSONReply, usage: Usage, price: Price | None) -> None:
+    if price is not None:
+        micros = cost_micros(price, usage.input_tokens, usage.output_tokens)
+        reply.headers.append((b"x-lockgate-cost-usd", f"{micros / 1_000_000:.6f}".encode()))
 
 
 def _target_headers(target: Target, attempts: int) -> Headers:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
-from lockgate.app import create_app
+from lockgate.app import LockgateApp, create_app
 from lockgate.config.loader import parse_config
-from lockgate.config.models import GatewayConfig
+from lockgate.config.models import GatewayConfig, StorageConfig
 from lockgate.serving import uvicorn_config
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
@@ -39,11 +41,32 @@ def config_from_yaml(text: str, **env: str) -> GatewayConfig:
     return parse_config(text, source="test.yaml", env=env)
 
 
+DEFAULT_DATABASE = StorageConfig.model_fields["database"].default
+
+
 @asynccontextmanager
-async def running_gateway(config: GatewayConfig, **uvicorn_options: Any) -> AsyncIterator[str]:
-    """Serve `config` with uvicorn on an ephemeral loopback port; yields the base URL."""
+async def running_gateway(
+    config: GatewayConfig, source: Path | None = None, **uvicorn_options: Any
+) -> AsyncIterator[str]:
+    """Serve `config` with uvicorn on an ephemeral loopback port; yields the base URL.
+
+    A config on the default database gets a fresh SQLite file of its own, so no test sees
+    another's keys (and ./lockgate.db is never written).
+    """
+    with tempfile.TemporaryDirectory(prefix="lockgate-test-") as scratch:
+        if config.storage.database == DEFAULT_DATABASE:
+            storage = config.storage.model_copy(
+                update={"database": f"sqlite:///{scratch}/lockgate.db"}
+            )
+            config = config.model_copy(update={"storage": storage})
+        async with _serve(create_app(config, source), **uvicorn_options) as url:
+            yield url
+
+
+@asynccontextmanager
+async def _serve(app: LockgateApp, **uvicorn_options: Any) -> AsyncIterator[str]:
     options = {"host": "127.0.0.1", "port": 0, "loop": "none", "log_level": "warning"}
-    server = uvicorn.Server(uvicorn_config(create_app(config), **{**options, **uvicorn_options}))
+    server = uvicorn.Server(uvicorn_config(app, **{**options, **uvicorn_options}))
     task = asyncio.get_running_loop().create_task(server.serve())
     for _ in range(500):
         if server.started or task.done():

@@ -1,14 +1,15 @@
 """Anthropic-compatible endpoint: `POST /v1/messages`, a thin handler like the OpenAI ones.
 
 Errors are rendered here in Anthropic's shape (the app's generic handler renders OpenAI's).
-Credentials in `x-api-key` or `Authorization: Bearer` and the `anthropic-version` header are
-accepted; the gateway does not read them yet (identification is a later stage).
+Credentials come in `x-api-key` (older Anthropic SDKs) or `Authorization: Bearer` (current
+ones); the `anthropic-version` header is accepted and not needed.
 """
 
 from __future__ import annotations
 
 from lockgate.api.http import DisconnectWatch, Request, Send
 from lockgate.api.replies import send_error, send_json, send_stream
+from lockgate.auth.identity import Identifier
 from lockgate.clients.anthropic import in_band_error
 from lockgate.errors import GatewayError, anthropic_error
 from lockgate.pipeline import Gateway, StreamReply
@@ -20,16 +21,18 @@ __all__ = ["AnthropicEndpoints"]
 class AnthropicEndpoints:
     """`/v1/messages`."""
 
-    def __init__(self, gateway: Gateway, max_body_bytes: int) -> None:
+    def __init__(self, gateway: Gateway, identifier: Identifier, max_body_bytes: int) -> None:
         self._gateway = gateway
+        self._identifier = identifier
         self._limit = max_body_bytes
 
     async def messages(self, request: Request, send: Send) -> None:
         try:
+            principal = await self._identifier.identify(request)
             body = await request.body(self._limit)
             async with DisconnectWatch(request.receive):
                 tags = parse_tags(request.header(b"x-lockgate-tags"))
-                reply = await self._gateway.messages(body, tags)
+                reply = await self._gateway.messages(body, tags, principal)
                 if isinstance(reply, StreamReply):
                     await send_stream(send, reply, request.request_id, in_band_error)
                 else:

@@ -6,6 +6,7 @@ import orjson
 
 from lockgate.api.http import DisconnectWatch, Request, Send, send_response
 from lockgate.api.replies import send_json, send_stream
+from lockgate.auth.identity import Identifier
 from lockgate.errors import GatewayError, openai_error_body
 from lockgate.pipeline import Gateway, StreamReply
 from lockgate.routing.facts import parse_tags
@@ -16,36 +17,54 @@ __all__ = ["OpenAIEndpoints"]
 class OpenAIEndpoints:
     """`/v1/chat/completions`, `/v1/embeddings` and `/v1/models`."""
 
-    def __init__(self, gateway: Gateway, max_body_bytes: int, models: list[str]) -> None:
+    def __init__(
+        self, gateway: Gateway, identifier: Identifier, max_body_bytes: int, models: list[str]
+    ) -> None:
         self._gateway = gateway
+        self._identifier = identifier
         self._limit = max_body_bytes
-        self._models_body = orjson.dumps(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": "lockgate"}
-                    for name in models
-                ],
-            }
-        )
+        self._models = models
+        self._all_models_body = _model_list(models)
 
     async def chat_completions(self, request: Request, send: Send) -> None:
+        principal = await self._identifier.identify(request)
         body = await request.body(self._limit)
         async with DisconnectWatch(request.receive):
-            reply = await self._gateway.chat(body, parse_tags(request.header(b"x-lockgate-tags")))
+            tags = parse_tags(request.header(b"x-lockgate-tags"))
+            reply = await self._gateway.chat(body, tags, principal)
             if isinstance(reply, StreamReply):
                 await send_stream(send, reply, request.request_id, _in_band_error)
             else:
                 await send_json(send, reply, request.request_id)
 
     async def embeddings(self, request: Request, send: Send) -> None:
+        principal = await self._identifier.identify(request)
         body = await request.body(self._limit)
         async with DisconnectWatch(request.receive):
-            reply = await self._gateway.embeddings(body)
+            reply = await self._gateway.embeddings(body, principal)
             await send_json(send, reply, request.request_id)
 
     async def models(self, request: Request, send: Send) -> None:
-        await send_response(send, 200, self._models_body, [(b"x-request-id", request.request_id)])
+        """The models this caller may use."""
+        principal = await self._identifier.identify(request)
+        policy = principal.policy
+        if policy.allowlists:
+            body = _model_list([name for name in self._models if policy.allows(name)])
+        else:
+            body = self._all_models_body
+        await send_response(send, 200, body, [(b"x-request-id", request.request_id)])
+
+
+def _model_list(names: list[str]) -> bytes:
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "lockgate"}
+                for name in names
+            ],
+        }
+    )
 
 
 def _in_band_error(error: GatewayError) -> bytes:

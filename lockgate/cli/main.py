@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from lockgate.cli import config as config_commands
+from lockgate.cli import db as db_commands
+from lockgate.cli import keys as keys_commands
 from lockgate.cli import serve as serve_command
 from lockgate.cli import simulate as simulate_command
 
@@ -20,6 +22,8 @@ app = typer.Typer(
 serve_command.register(app)
 config_commands.register(app)
 simulate_command.register(app)
+db_commands.register(app)
+keys_commands.register(app)
 
 
 def main() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,17 +14,22 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
-from lockgate.app import LockgateApp, create_app
+from lockgate.admin import SUPERVISED_ENV
+from lockgate.app import LockgateApp, apply_server_overrides, create_app
 from lockgate.config.defaults import ResolvedConfig, resolve_config
 from lockgate.config.loader import ConfigError
 from lockgate.config.models import GatewayConfig
+from lockgate.config.references import shared_counters_problem
 from lockgate.serving import uvicorn_options
 from lockgate.telemetry.logging import configure_logging
 
 __all__ = ["register", "worker_app"]
 
 SOURCE_ENV = "LOCKGATE_CONFIG_SOURCE"
+OVERRIDES_ENV = "LOCKGATE_SERVER_OVERRIDES"
 
 
 def serve(
@@ -53,16 +62,58 @@ def serve(
         f"[cyan]lockgate:[/] listening on http://{server.listen} ({server.workers} worker{plural})",
         highlight=False,
     )
+    problem = shared_counters_problem(gateway_config)
+    if problem is not None:
+        typer.echo(f"lockgate: {problem}", err=True)
+        raise typer.Exit(1)
     observability = gateway_config.observability
     configure_logging(observability.log_format, observability.log_level)
     options = uvicorn_options(server, observability.log_level)
+    source = _source_path(resolved.source)
+    overrides = {"workers": server.workers, "listen": server.listen}
+    # Until the app installs its reload handler, a SIGHUP must not end the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if server.workers == 1:
-        uvicorn.run(create_app(gateway_config), **options)
+        app = create_app(gateway_config, source, handle_sighup=True, server_overrides=overrides)
+        uvicorn.run(app, **options)
         return
-    # Worker processes rebuild the config the same way; the parent owns the listening socket,
-    # so `listen` and `workers` overrides need not reach them.
+    # Worker processes rebuild the config the same way, with the same command-line overrides
+    # (a reload re-applies them, and admin checks see the real worker count).
     os.environ[SOURCE_ENV] = resolved.source
-    uvicorn.run("lockgate.cli.serve:worker_app", factory=True, workers=server.workers, **options)
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides)
+    os.environ[SUPERVISED_ENV] = "1"
+    uvicorn_config = uvicorn.Config(
+        "lockgate.cli.serve:worker_app", factory=True, workers=server.workers, **options
+    )
+    ReloadingSupervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()]).run()
+
+
+class ReloadingSupervisor(Multiprocess):
+    """uvicorn's worker supervisor, except that SIGHUP asks each worker to reload its config
+    (validated first, in-flight requests undisturbed) instead of restarting the workers.
+
+    A worker still starting has no reload handler yet (and may have read the old file): it
+    gets the signal once it reports ready, from a thread so the supervisor loop goes on.
+    """
+
+    def handle_hup(self) -> None:
+        for process in list(self.processes):
+            threading.Thread(target=_hup_when_ready, args=(process,), daemon=True).start()
+
+
+def _hup_when_ready(process: Process, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.process.is_alive():
+        if process.is_ready(timeout=1):
+            pid = process.process.pid
+            if pid is not None:
+                os.kill(pid, signal.SIGHUP)
+            return
+        time.sleep(0.1)
+
+
+def _source_path(source: str) -> Path | None:
+    return Path(source.removeprefix("file:")) if source.startswith("file:") else None
 
 
 def _with_overrides(
@@ -81,14 +132,17 @@ def _with_overrides(
 
 def worker_app() -> LockgateApp:
     """Factory a uvicorn worker process calls: rebuild the config the parent resolved."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the app's reload handler is installed
     source = os.environ.get(SOURCE_ENV, "")
-    path = Path(source.removeprefix("file:")) if source.startswith("file:") else None
+    path = _source_path(source)
     resolved: ResolvedConfig = resolve_config(
         path, os.environ, Path.cwd(), probe_ollama=source != "demo"
     )
-    observability = resolved.config.observability
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
+    config = apply_server_overrides(resolved.config, overrides)
+    observability = config.observability
     configure_logging(observability.log_format, observability.log_level)
-    return create_app(resolved.config)
+    return create_app(config, path, handle_sighup=True, server_overrides=overrides)
 
 
 def register(app: typer.Typer) -> None:

@@ -441,16 +441,29 @@ class ObservabilityConfig(StrictModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+MAX_COUNT = 10**9
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$"
+"""Team names: printable, no spaces (GitLab group paths like `group/sub` fit)."""
+KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:-]*$"
+"""Key names: as team names, without `/` (a key name is one URL path segment)."""
+
+ModelGlob = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")]
+Label = Annotated[str, Field(max_length=1024, pattern=r"^[^\x00]*$")]
+
+
 class RateLimits(StrictModel):
     """Requests, tokens and concurrent requests allowed; a missing one is unlimited."""
 
-    rpm: int | None = Field(None, ge=1, description="Requests per minute.")
+    rpm: int | None = Field(None, ge=1, le=MAX_COUNT, description="Requests per minute.")
     tpm: int | None = Field(
         None,
         ge=1,
+        le=MAX_COUNT,
         description="Tokens per minute: estimated before the call, corrected after it.",
     )
-    parallel: int | None = Field(None, ge=1, description="Requests in flight at once.")
+    parallel: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="Requests in flight at once."
+    )
 
     @property
     def empty(self) -> bool:
@@ -460,8 +473,9 @@ class RateLimits(StrictModel):
 class LimitsConfig(RateLimits):
     """Rate limits of a key or team, plus limits per model within them."""
 
-    models: dict[str, RateLimits] = Field(
+    models: dict[ModelGlob, RateLimits] = Field(
         default_factory=dict,
+        max_length=256,
         description=(
             "Limits per model (name or glob, e.g. `gpt-4o*`) within the key's or team's own; "
             "each matching model counts separately."
@@ -482,6 +496,7 @@ class BudgetConfig(StrictModel):
     )
     alert_at: list[float] = Field(
         default_factory=list,
+        max_length=16,
         description=(
             "Fractions of the budget (e.g. [0.5, 0.8]) at which an alert is sent, once per "
             "threshold and period."
@@ -502,19 +517,18 @@ class BudgetConfig(StrictModel):
         return sorted(set(value))
 
 
-ModelGlob = Annotated[str, Field(min_length=1, max_length=256)]
-
-
 class TeamConfig(StrictModel):
     """A group of keys (and OIDC callers) sharing model access, limits and a budget."""
 
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$")
+    name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
     models: list[ModelGlob] = Field(
-        default_factory=lambda: ["*"], description="Models (names or globs) the team may use."
+        default_factory=lambda: ["*"],
+        max_length=1024,
+        description="Models (names or globs) the team may use.",
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budget: BudgetConfig | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[Label, Label] = Field(default_factory=dict, max_length=64)
 
 
 KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
@@ -523,21 +537,25 @@ KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 class KeyConfig(StrictModel):
     """A key declared in the config: only its hash is stored (`lockgate keys hash`)."""
 
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/@:-]*$")
+    name: str = Field(min_length=1, max_length=128, pattern=KEY_NAME_PATTERN)
     hash: str = Field(
         pattern=KEY_HASH_PATTERN,
         description="`sha256:` and the hex SHA-256 of the key, as `lockgate keys hash` prints it.",
     )
-    team: str | None = Field(None, description="Team the key belongs to.")
+    team: str | None = Field(
+        None, max_length=128, pattern=NAME_PATTERN, description="Team the key belongs to."
+    )
     models: list[ModelGlob] | None = Field(
-        None, description="Models (names or globs) the key may use; within its team's."
+        None,
+        max_length=1024,
+        description="Models (names or globs) the key may use; within its team's.",
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budget: BudgetConfig | None = None
     expires_at: datetime | None = Field(
         None, description="When the key stops working (ISO 8601; UTC when no zone is given)."
     )
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[Label, Label] = Field(default_factory=dict, max_length=64)
 
     @field_validator("expires_at")
     @classmethod

@@ -8,10 +8,10 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from lockgate.config.models import GatewayConfig
+from lockgate.config.models import GatewayConfig, KeyConfig, OidcIssuerConfig, TeamConfig
 from lockgate.providers.catalogue import catalogue_entry
 
-__all__ = ["check_references"]
+__all__ = ["check_references", "shared_counters_problem"]
 
 Problem = tuple[tuple[int | str, ...], str]
 
@@ -40,6 +40,10 @@ def check_references(config: GatewayConfig) -> list[Problem]:
                     )
                 )
     problems += _model_references(config)
+    problems += _team_references(config)
+    problem = shared_counters_problem(config)
+    if problem is not None:
+        problems.append((("storage", "redis"), problem))
     for p, provider in enumerate(config.providers):
         if provider.type == "azure" and provider.base_url is None:
             problems.append(
@@ -138,3 +142,43 @@ def _hint(name: str, candidates: list[str], what: str = "providers") -> str:
     if candidates:
         return f"; declared {what}: {', '.join(candidates)}"
     return f"; no {what} are declared"
+
+
+def shared_counters_problem(config: GatewayConfig) -> str | None:
+    """Several workers with limits or budgets but no Redis would each count alone (DESIGN §1)."""
+    if config.server.workers == 1 or config.storage.redis:
+        return None
+    owners: list[TeamConfig | KeyConfig | OidcIssuerConfig] = [
+        *config.teams,
+        *config.keys,
+        *config.auth.oidc,
+    ]
+    if any(not o.limits.empty or o.limits.models or o.budget for o in owners):
+        return (
+            f"server.workers is {config.server.workers} and rate limits or budgets are "
+            "configured, but storage.redis is not set: each worker would count alone. "
+            "Set storage.redis (e.g. redis://127.0.0.1:6379/0) or run one worker."
+        )
+    return None
+
+
+def _team_references(config: GatewayConfig) -> list[Problem]:
+    problems = _duplicates_of(config.teams, "teams", "team")
+    problems += _duplicates_of(config.keys, "keys", "key")
+    seen: dict[str, int] = {}
+    for k, key in enumerate(config.keys):
+        if key.hash in seen:
+            problems.append(
+                (("keys", k, "hash"), f"the same hash as key {config.keys[seen[key.hash]].name!r}")
+            )
+        seen.setdefault(key.hash, k)
+    issuers = [issuer.issuer for issuer in config.auth.oidc]
+    for i, issuer in enumerate(issuers):
+        if issuers.index(issuer) != i:
+            problems.append((("auth", "oidc", i, "issuer"), f"issuer {issuer} is listed twice"))
+    for i, oidc in enumerate(config.auth.oidc):
+        if oidc.team and oidc.team_claim:
+            problems.append(
+                (("auth", "oidc", i, "team"), "set either team or team_claim, not both")
+            )
+    return problems

@@ -27,12 +27,14 @@ class Target:
     model: str
     weight: float = 1.0
     context_window: int | None = None
-    unit_price: float = math.inf
+    price: Price | None = None
     label: str = field(init=False)
+    unit_price: float = field(init=False)
     """`provider/model`, as reported in `x-lockgate-model` and keyed in the health book."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", f"{self.adapter.name}/{self.model}")
+        object.__setattr__(self, "unit_price", _unit_price(self.price))
 
     def fits(self, facts: RequestFacts) -> bool:
         return self.context_window is None or facts.input_tokens <= self.context_window
@@ -107,6 +109,30 @@ class Router:
             route = self._exact.get(target) or self._resolve_glob(target)
         return route
 
+    def price_ceiling(self, route: Route) -> Price | None:
+        """The highest input and output prices among every target that may serve `route`
+        (its own and its fallbacks'), for reserving budget before the target is known."""
+        prices: list[Price] = []
+        seen: set[str] = set()
+        pending = [route]
+        while pending:
+            current = pending.pop()
+            if current.name in seen:
+                continue
+            seen.add(current.name)
+            prices += [target.price for target in current.targets if target.price is not None]
+            for name in current.fallbacks:
+                try:
+                    pending.append(self.resolve(name))
+                except ModelNotFound:
+                    continue
+        if not prices:
+            return None
+        return Price(
+            input=max(price.input for price in prices),
+            output=max(price.output for price in prices),
+        )
+
     def candidates(self, route: Route, facts: RequestFacts | None) -> list[Target]:
         """The route's targets in strategy order, without those too small for the request."""
         targets = route.targets
@@ -136,7 +162,7 @@ class Router:
                 target.model.replace("*", matched),
                 target.weight,
                 target.context_window,
-                _unit_price(target.price or model.price),
+                target.price or model.price,
             )
             for target in model.targets
         ]

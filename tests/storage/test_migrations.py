@@ -1,0 +1,145 @@
+"""Migrations: an empty database gets every table, re-running changes nothing, and workers
+starting at once (tasks or processes) migrate exactly once between them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from lockgate.storage import Database, DatabaseUnavailable, Migration, head_revision, upgrade
+from lockgate.storage.engine import create_engine
+from lockgate.storage.tables import Base
+from lockgate.storage.urls import parse_database_url
+from tests.storage.raw import key_hash, query
+
+TABLES = {"alembic_version", "api_keys", "revision", "spend", "teams"}
+
+
+async def _inspect(url: str) -> tuple[set[str], list[object]]:
+    """Tables in the database, and how its schema differs from `tables.py`."""
+
+    def look(connection: Connection) -> tuple[set[str], list[object]]:
+        names = set(inspect(connection).get_table_names())
+        return names, compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    engine = create_engine(parse_database_url(url))
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(look)
+    finally:
+        await engine.dispose()
+
+
+async def test_an_empty_database_gets_the_whole_schema(database_url: str) -> None:
+    assert head_revision() == "0001"
+    async with await Database.open(database_url) as db:
+        assert db.migration == Migration(before=None, after="0001")
+        assert db.migration.changed
+        assert await db.current_revision() == 0
+    tables, differences = await _inspect(database_url)
+    assert tables == TABLES
+    assert differences == []  # the migrations build exactly what tables.py declares
+
+
+async def test_running_migrations_again_changes_nothing_and_keeps_data(database_url: str) -> None:
+    assert await upgrade(database_url) == Migration(before=None, after="0001")
+    async with await Database.open(database_url) as db:
+        assert db.migration == Migration(before="0001", after="0001")
+        assert not db.migration.changed
+        await db.keys.create("kept", key_hash=key_hash(1), prefix="lg-kept")
+    assert await upgrade(database_url) == Migration(before="0001", after="0001")
+    async with await Database.open(database_url) as db:
+        assert [key.name for key in await db.keys.list()] == ["kept"]
+        assert await db.current_revision() == 1
+    assert await query(database_url, "SELECT id, value FROM revision") == [(1, 1)]
+    assert await query(database_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+async def test_many_tasks_opening_at_once_migrate_once(database_url: str) -> None:
+    databases = await asyncio.gather(*(Database.open(database_url) for _ in range(8)))
+    try:
+        migrations = [database.migration for database in databases]
+        assert migrations.count(Migration(None, "0001")) == 1
+        assert migrations.count(Migration("0001", "0001")) == 7
+        await asyncio.gather(*(database.ping() for database in databases))
+    finally:
+        await asyncio.gather(*(database.close() for database in databases))
+    assert await query(database_url, "SELECT id, value FROM revision") == [(1, 0)]
+
+
+WORKER = """
+import asyncio, sys
+from lockgate.storage import Database
+
+async def main() -> None:
+    number = int(sys.argv[2])
+    db = await Database.open(sys.argv[1])
+    try:
+        key_hash = "sha256:" + format(number, "064x")
+        await db.keys.create(f"worker-{number}", key_hash=key_hash, prefix="lg-worker")
+        await db.spend.add_spend([("team:shared", "2025-01", 1000), (f"key:{number}", "total", 7)])
+        print("migrated" if db.migration.changed else "up to date")
+    finally:
+        await db.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_worker_processes_starting_at_once_share_one_database(database_url: str) -> None:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WORKER,
+            database_url,
+            str(number),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for number in range(8)
+    ]
+    outputs = await asyncio.gather(*(process.communicate() for process in processes))
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr.decode()
+    said = sorted(stdout.decode().strip() for stdout, _ in outputs)
+    assert said == ["migrated"] + ["up to date"] * 7
+    async with await Database.open(database_url) as db:
+        assert len(await db.keys.list()) == 8
+        assert await db.spend.get_spend("team:shared", "2025-01") == 8000
+        assert await db.current_revision() == 8
+
+
+async def test_a_schema_newer_than_this_lockgate_is_refused_clearly(database_url: str) -> None:
+    await upgrade(database_url)
+    await query(database_url, "UPDATE alembic_version SET version_num = '0999'")
+    with pytest.raises(
+        DatabaseUnavailable, match=r"cannot migrate database .*'0999'.*newer version"
+    ):
+        await Database.open(database_url)
+
+
+async def test_one_process_migrates_several_databases_at_once(
+    sqlite_url: str, postgres_url: str, tmp_path: Path
+) -> None:
+    # Alembic's running migration is process-global: migrations of different databases, which
+    # no database lock keeps apart, must still take turns.
+    urls = [sqlite_url, postgres_url, f"sqlite:///{tmp_path / 'second.db'}"]
+    databases = await asyncio.gather(*(Database.open(url) for url in urls for _ in range(3)))
+    try:
+        for number, url in enumerate(urls):
+            migrations = [database.migration for database in databases[number * 3 : number * 3 + 3]]
+            assert migrations.count(Migration(None, "0001")) == 1, url
+            assert migrations.count(Migration("0001", "0001")) == 2, url
+    finally:
+        await asyncio.gather(*(database.close() for database in databases))
+    for url in urls:
+        _, differences = await _inspect(url)
+        assert differences == []
