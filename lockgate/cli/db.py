@@ -11,13 +11,15 @@ import asyncio
 import os
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from lockgate.config.defaults import ResolvedConfig, resolve_config
 from lockgate.config.loader import ConfigError
-from lockgate.storage import Migration, StorageError, hide_password, upgrade
+
+if TYPE_CHECKING:  # the storage stack loads only for commands that use the database
+    from lockgate.storage import Migration
 
 __all__ = ["ConfigOption", "config_name", "fail", "load_config", "register", "run"]
 
@@ -57,6 +59,8 @@ def config_name(resolved: ResolvedConfig) -> str:
 
 def run(work: Coroutine[Any, Any, T]) -> T:
     """Run `work`; a storage failure becomes one error line and exit code 1."""
+    from lockgate.storage import StorageError
+
     try:
         return asyncio.run(work)
     except StorageError as exc:
@@ -69,12 +73,16 @@ def upgrade_command(config: ConfigOption = None) -> None:
 
     The gateway also does this when it starts; safe to run while it runs.
     """
+    from lockgate.storage import upgrade
+
     resolved = load_config(config)
     migration = run(upgrade(resolved.config.storage.database))
     typer.echo(_describe(resolved, migration))
 
 
 def _describe(resolved: ResolvedConfig, migration: Migration) -> str:
+    from lockgate.storage import hide_password
+
     database = hide_password(resolved.config.storage.database)
     if not migration.changed:
         return f"{database}: schema {migration.after} is the latest, nothing to do"

@@ -12,7 +12,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -23,7 +23,9 @@ from lockgate.auth.keys import display_prefix, hash_key, new_key
 from lockgate.cli.db import ConfigOption, config_name, fail, load_config, run
 from lockgate.config.defaults import ResolvedConfig
 from lockgate.config.models import BudgetConfig, KeyConfig, LimitsConfig
-from lockgate.storage import Database, NameTaken, StoredKey
+
+if TYPE_CHECKING:  # the storage stack loads only for commands that use the database
+    from lockgate.storage import Database, StoredKey
 
 __all__ = ["parse_expiry", "register"]
 
@@ -103,6 +105,8 @@ def create(
     key = new_key()
 
     async def store() -> StoredKey:
+        from lockgate.storage import Database, NameTaken
+
         async with await Database.open(resolved.config.storage.database) as db:
             if team is not None and not await _team_exists(db, resolved, team):
                 fail(f"no team named {team!r} in the config or the database")
@@ -151,6 +155,8 @@ def list_keys(
     resolved = load_config(config)
 
     async def fetch() -> list[StoredKey]:
+        from lockgate.storage import Database
+
         async with await Database.open(resolved.config.storage.database) as db:
             return await db.keys.list(include_revoked=show_all)
 
@@ -178,6 +184,8 @@ def revoke(
     _refuse_declared(resolved, name, "remove it from the file to revoke it")
 
     async def revoke_key() -> bool:
+        from lockgate.storage import Database
+
         async with await Database.open(resolved.config.storage.database) as db:
             if await db.keys.revoke(name):
                 return True

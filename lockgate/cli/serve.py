@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -17,13 +17,13 @@ from rich.console import Console
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
-from lockgate.admin import SUPERVISED_ENV
-from lockgate.app import LockgateApp, apply_server_overrides, create_app
+if TYPE_CHECKING:  # the gateway itself loads only when it is served
+    from lockgate.app import LockgateApp
+
 from lockgate.config.defaults import ResolvedConfig, resolve_config
 from lockgate.config.loader import ConfigError
 from lockgate.config.models import GatewayConfig
 from lockgate.config.references import shared_counters_problem
-from lockgate.serving import uvicorn_options
 from lockgate.telemetry.logging import configure_logging
 
 __all__ = ["register", "worker_app"]
@@ -68,6 +68,10 @@ def serve(
         raise typer.Exit(1)
     observability = gateway_config.observability
     configure_logging(observability.log_format, observability.log_level)
+    from lockgate.admin import SUPERVISED_ENV
+    from lockgate.app import create_app
+    from lockgate.serving import uvicorn_options
+
     options = uvicorn_options(server, observability.log_level)
     source = _source_path(resolved.source)
     overrides = {"workers": server.workers, "listen": server.listen}
@@ -132,6 +136,8 @@ def _with_overrides(
 
 def worker_app() -> LockgateApp:
     """Factory a uvicorn worker process calls: rebuild the config the parent resolved."""
+    from lockgate.app import apply_server_overrides, create_app
+
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the app's reload handler is installed
     source = os.environ.get(SOURCE_ENV, "")
     path = _source_path(source)

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lockgate.simulate.server import run_simulator
 from lockgate.simulate.settings import SimulatorSettings
 from lockgate.simulate.sockets import url_host
 
@@ -40,6 +39,8 @@ def simulate(
             soft_wrap=True,
             highlight=False,
         )
+
+    from lockgate.simulate.server import run_simulator  # aiohttp's server: only when it runs
 
     run_simulator(settings, host, port, workers, on_listening=announce)
 
