@@ -159,6 +159,7 @@ class Gateway:
             done = await self._runner.run(request.model, None, attempt, self._deadline())
         except GatewayError as error:
             ticket.release()
+            _add_limit_headers(error, ticket)
             self._scrubber.scrub_error(error)
             raise
         except BaseException:
@@ -201,6 +202,7 @@ class Gateway:
             done = await self._runner.run(model, facts, attempt, deadline)
         except GatewayError as error:
             ticket.release()
+            _add_limit_headers(error, ticket)
             self._scrubber.scrub_error(error)
             raise
         except BaseException:
@@ -424,6 +426,13 @@ def _metered(
     for block in reply.first:
         meter.feed(block)
     return StreamReply(reply.first, events(), close, reply.headers)
+
+
+def _add_limit_headers(error: GatewayError, ticket: Ticket) -> None:
+    """The caller's rate-limit state goes on every response, failed ones too."""
+    if ticket.headers:
+        headers = {name.decode(): value.decode() for name, value in ticket.headers}
+        error.headers = {**headers, **error.headers}
 
 
 def _add_cost(reply: JSONReply, usage: Usage, price: Price | None) -> None:

@@ -106,6 +106,18 @@ async def test_key_rpm_burst_is_refused_with_retry_after_and_ratelimit_headers(
         assert "x-should-retry" not in refusal  # retrying later does help
 
 
+async def test_a_failed_call_carries_the_ratelimit_headers_too() -> None:
+    """An upstream failure after admission still tells the caller where its limits stand."""
+    config = gateway_config(keys=[key("failing", limits={"rpm": 5})])
+    async with running_gateway(config) as url, openai_client(url, "failing") as client:
+        with pytest.raises(openai.InternalServerError) as info:
+            await client.chat.completions.create(model="m?status=500", messages=USER)
+        error = info.value
+        assert error.status_code == 502
+        assert error.response.headers["x-ratelimit-limit-requests"] == "5"
+        assert error.response.headers["x-ratelimit-remaining-requests"] == "4"
+
+
 async def test_team_rpm_is_shared_by_the_keys_of_the_team(storage: dict[str, Any] | None) -> None:
     config = gateway_config(
         teams=[team("crew", limits={"rpm": 4})],
