@@ -30,6 +30,7 @@ from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
 from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router
+from lockgate.routing.shared_cooldowns import SharedCooldowns
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
 from lockgate.storage import Database
@@ -58,6 +59,8 @@ class Services:
     admission: Admission
     alerts: AlertSender
     redis_prefix: str
+    cooldowns: SharedCooldowns | None
+    """Cooldowns shared with other instances (with Redis only); each Container's book attaches."""
 
     @classmethod
     async def start(cls, config: GatewayConfig) -> Services:
@@ -87,6 +90,10 @@ class Services:
             for crossing in crossings:
                 services.alerts.budget_crossed(crossing)
 
+        cooldowns = None
+        if redis_client is not None:
+            cooldowns = SharedCooldowns(redis_client, config.storage.redis_prefix)
+            cooldowns.start()
         services = cls(
             database=database,
             redis=redis_client,
@@ -98,6 +105,7 @@ class Services:
             admission=Admission(limiter, ledger, settled),
             alerts=alerts,
             redis_prefix=config.storage.redis_prefix,
+            cooldowns=cooldowns,
         )
         return services
 
@@ -128,6 +136,8 @@ class Services:
         await self.ledger.close()
         await self.client.close()
         await self.session.close()
+        if self.cooldowns is not None:
+            await self.cooldowns.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.close()
@@ -177,6 +187,8 @@ class Container:
         identifier = Identifier(config, oidc)
         identifier.replace(await load_directory(config, services.database))
         health = HealthBook(config.routing.cooldown)
+        if services.cooldowns is not None:
+            await services.cooldowns.attach(health)
         router = Router(config.models, adapters, health)
         gateway = Gateway(config, router, health, services.client, services.admission)
         warnings = _warnings(config, identifier)
