@@ -134,10 +134,17 @@ class Ticket:
         reservation: Reservation | None,
     ) -> None:
         self._admission = admission
-        self._grant = grant
+        # Nothing to settle when no token count needs correcting, no slot needs freeing and
+        # no budget is held: then the request costs no task and no second look at the answer.
+        self._grant = grant if grant is not None and grant.needs_settling else None
         self._reservation = reservation
-        self._done = admission is None
+        self._done = admission is None or (self._grant is None and reservation is None)
         self.headers: Headers = grant.headers if grant is not None else []
+
+    @property
+    def needs_usage(self) -> bool:
+        """Whether `settle` will use the usage it is given."""
+        return not self._done
 
     def settle(self, usage: Usage, price: Price | None) -> None:
         """The call is over and used `usage` on a target priced `price`."""

@@ -57,18 +57,24 @@ class LockgateApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if self._admin is not None and (
+            if self.services is not None and (
                 path.startswith("/admin/") or path in ("/admin", "/openapi.json")
             ):
-                await self._admin(scope, receive, send)
+                await self._admin_app()(scope, receive, send)
             else:
                 await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
-    async def startup(self) -> None:
-        from lockgate.admin import create_admin_app
+    def _admin_app(self) -> ASGIApp:
+        """The admin API, built on its first use (FastAPI costs memory a gateway may not need)."""
+        if self._admin is None:
+            from lockgate.admin import create_admin_app
 
+            self._admin = create_admin_app(self)
+        return self._admin
+
+    async def startup(self) -> None:
         services = await Services.start(self.config)
         try:
             container = await Container.start(self.config, services)
@@ -78,7 +84,6 @@ class LockgateApp:
         self.services = services
         self._use(container)
         self._revision = await services.database.current_revision()
-        self._admin = create_admin_app(self)
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
         if self._handle_sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)

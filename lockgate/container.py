@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 import redis.asyncio as redis
@@ -22,7 +23,6 @@ from lockgate.api.health import HealthEndpoints
 from lockgate.api.openai import OpenAIEndpoints
 from lockgate.auth.directory import Directory, KeyRecord, TeamRecord
 from lockgate.auth.identity import Identifier
-from lockgate.auth.oidc import OidcVerifier
 from lockgate.config.models import GatewayConfig
 from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, build_limiters
 from lockgate.pipeline import Gateway
@@ -36,6 +36,9 @@ from lockgate.simulate.settings import SimulatorSettings
 from lockgate.storage import Database
 from lockgate.transport.client import UpstreamClient
 from lockgate.usage.spend_writer import SpendWriter
+
+if TYPE_CHECKING:
+    from lockgate.auth.oidc import OidcVerifier
 
 __all__ = ["Container", "Services"]
 
@@ -183,7 +186,11 @@ class Container:
             for simulator in simulators:
                 await simulator.close()
             raise
-        oidc = OidcVerifier(config.auth.oidc, services.session) if config.auth.oidc else None
+        oidc = None
+        if config.auth.oidc:
+            from lockgate.auth.oidc import OidcVerifier  # JWT and crypto: only when used
+
+            oidc = OidcVerifier(config.auth.oidc, services.session)
         identifier = Identifier(config, oidc)
         identifier.replace(await load_directory(config, services.database))
         health = HealthBook(config.routing.cooldown)

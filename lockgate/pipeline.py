@@ -213,10 +213,10 @@ class Gateway:
         reply.headers += ticket.headers
         price = done.target.price
         if isinstance(reply, StreamReply):
-            if ticket is FREE:
+            if not ticket.needs_usage:
                 return reply
             return _metered(reply, StreamMeter(form), ticket, price, facts.input_tokens)
-        if ticket is FREE and price is None:
+        if not ticket.needs_usage and price is None:
             return reply
         usage = usage_from_body(reply.body, form) or Usage(facts.input_tokens, 0, False)
         ticket.settle(usage, price)

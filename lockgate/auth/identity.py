@@ -11,14 +11,17 @@ import hmac
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from lockgate.api.http import Request
 from lockgate.auth.directory import Directory
 from lockgate.auth.keys import hash_key, hashes_match
-from lockgate.auth.oidc import OidcIdentity, OidcVerifier
 from lockgate.auth.policy import Policy, Principal, Scope
 from lockgate.config.models import GatewayConfig
 from lockgate.errors import Unauthenticated
+
+if TYPE_CHECKING:  # JWT and crypto libraries load only when OIDC issuers are configured
+    from lockgate.auth.oidc import OidcIdentity, OidcVerifier
 
 __all__ = ["MAX_CREDENTIAL_BYTES", "Identifier", "credential"]
 

@@ -45,6 +45,8 @@ class Policy:
     allowlists: tuple[tuple[str, ...], ...]
     scopes: tuple[Scope, ...]
     budgets: tuple[BudgetScope, ...] = field(init=False)
+    limited: bool = field(init=False)
+    """Some rate limit or budget applies (else admission has nothing to count)."""
     _quotas: dict[str, tuple[Quota, ...]] = field(default_factory=dict, init=False, repr=False)
     _allowed: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
@@ -59,6 +61,9 @@ class Policy:
             )
             for scope in self.scopes
             if scope.budget is not None
+        )
+        self.limited = bool(self.budgets) or any(
+            not scope.limits.empty or scope.limits.models for scope in self.scopes
         )
 
     def allows(self, model: str) -> bool:
@@ -97,12 +102,6 @@ class Policy:
                         )
                     )
         return tuple(found)
-
-    @property
-    def limited(self) -> bool:
-        return bool(self.budgets) or any(
-            not scope.limits.empty or scope.limits.models for scope in self.scopes
-        )
 
 
 UNRESTRICTED = Policy(allowlists=(), scopes=())

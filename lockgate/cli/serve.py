@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from uvicorn.supervisors import Multiprocess
-from uvicorn.supervisors.multiprocess import Process
 
 if TYPE_CHECKING:  # the gateway itself loads only when it is served
     from lockgate.app import LockgateApp
@@ -97,23 +94,32 @@ class ReloadingSupervisor(Multiprocess):
     (validated first, in-flight requests undisturbed) instead of restarting the workers.
 
     A worker still starting has no reload handler yet (and may have read the old file): it
-    gets the signal once it reports ready, from a thread so the supervisor loop goes on.
+    gets the signal once it reports ready. Readiness is asked on the supervisor's own loop,
+    never from another thread: the health-check pipe must have one user.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_hup: set[int] = set()
+
     def handle_hup(self) -> None:
-        for process in list(self.processes):
-            threading.Thread(target=_hup_when_ready, args=(process,), daemon=True).start()
+        self._pending_hup = {id(process) for process in self.processes}
+        self._send_pending_hups()
 
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self._send_pending_hups()
 
-def _hup_when_ready(process: Process, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.process.is_alive():
-        if process.is_ready(timeout=1):
+    def _send_pending_hups(self) -> None:
+        for process in self.processes:
+            if id(process) not in self._pending_hup:
+                continue
             pid = process.process.pid
-            if pid is not None:
+            if pid is not None and process.is_ready(timeout=1):
                 os.kill(pid, signal.SIGHUP)
-            return
-        time.sleep(0.1)
+                self._pending_hup.discard(id(process))
+        # Workers replaced meanwhile read the file afresh when they start.
+        self._pending_hup &= {id(process) for process in self.processes}
 
 
 def _source_path(source: str) -> Path | None:

@@ -3,8 +3,8 @@ and the charge (asyncio runs `acquire` to its end in one step)."""
 
 from __future__ import annotations
 
+import itertools
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,11 +38,13 @@ class MemoryRateLimiter:
         """Per quota key: lease id -> expiry. Leases all last `lease_s` on a monotonic clock,
         so insertion order is expiry order and expired ones are found at the front."""
         self._sweep_at = SWEEP_AT
+        self._lease_ids = itertools.count()
 
     async def acquire(self, quotas: Sequence[Quota], tokens: int) -> Grant:
         active = active_quotas(quotas)
         tokens = max(tokens, 0)
-        lease = uuid.uuid4().hex
+        # A lease names a parallel slot; only this process sees it, so a counter will do.
+        lease = str(next(self._lease_ids))
         if not active:
             return Grant(lease, active, tokens, [])
         error = too_large(active, tokens)

@@ -61,6 +61,13 @@ class Grant:
     """`x-ratelimit-{limit,remaining,reset}-{requests,tokens}` of the most constraining quota."""
     settled: bool = field(default=False, compare=False)
 
+    @property
+    def needs_settling(self) -> bool:
+        """Whether `settle` has anything to do: correct tokens, or free a parallel slot."""
+        return not self.settled and any(
+            q.tpm is not None or q.parallel is not None for q in self.quotas
+        )
+
 
 class QuotaState(TypedDict):
     """A quota's counters now, for the admin API. Counts are None where the quota sets no limit;

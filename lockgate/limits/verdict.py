@@ -21,9 +21,9 @@ Dimension = Literal["requests", "tokens"]
 
 def format_reset(seconds: float) -> str:
     """A duration as OpenAI writes `x-ratelimit-reset-*`: "120ms", "1s", "6m0s", "1h0m2.5s"."""
-    ms = math.ceil(round(seconds * 1000, 6))
-    if ms <= 0:
+    if seconds <= 0:
         return "0s"
+    ms = math.ceil(round(seconds * 1000, 6))
     if ms < 1000:
         return f"{ms}ms"
     hours, rest = divmod(ms, 3_600_000)
