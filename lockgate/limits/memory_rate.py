@@ -56,17 +56,20 @@ class MemoryRateLimiter:
         if error is not None:
             raise error
         charged = []
-        for quota, level in zip(active, levels, strict=True):
+        for index, quota in enumerate(active):
+            level = levels[index]
+            requests, remaining_tokens, in_flight = level.requests, level.tokens, level.in_flight
             after = Levels(
-                None if level.requests is None else level.requests - 1,
-                None if level.tokens is None else level.tokens - tokens,
-                None if level.in_flight is None else level.in_flight + 1,
+                None if requests is None else requests - 1,
+                None if remaining_tokens is None else remaining_tokens - tokens,
+                None if in_flight is None else in_flight + 1,
             )
             self._store(quota, after, now)
             if quota.parallel is not None:
                 self._leases.setdefault(quota.key, {})[lease] = now + self._lease_s
             charged.append(after)
-        self._sweep(now)
+        if len(self._buckets) >= self._sweep_at:
+            self._sweep(now)
         return Grant(lease, active, tokens, grant_headers(active, charged))
 
     async def settle(self, grant: Grant, tokens: int) -> None:
@@ -131,7 +134,12 @@ class MemoryRateLimiter:
         full_in = max(
             seconds_to_full(level.requests, quota.rpm), seconds_to_full(level.tokens, quota.tpm)
         )
-        self._buckets[quota.key] = _Bucket(level.requests, level.tokens, now, now + full_in)
+        bucket = self._buckets.get(quota.key)
+        if bucket is None:
+            self._buckets[quota.key] = _Bucket(level.requests, level.tokens, now, now + full_in)
+        else:  # updated in place: no allocation per request
+            bucket.requests, bucket.tokens = level.requests, level.tokens
+            bucket.stamp, bucket.full_at = now, now + full_in
 
     def _sweep(self, now: float) -> None:
         """Forget buckets that have refilled; at most once per doubling of the count."""
