@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from lockgate.admission import FREE, Admission, Ticket, cost_micros
 from lockgate.auth.policy import Principal
@@ -27,7 +27,7 @@ from lockgate.config.models import GatewayConfig, Price
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError, UpstreamTimeout
 from lockgate.providers.base import NativeMessages, StreamParser, UpstreamRequest
 from lockgate.redact import SecretScrubber, config_secrets
-from lockgate.routing.attempts import AttemptRunner
+from lockgate.routing.attempts import Attempted, AttemptRunner
 from lockgate.routing.facts import RequestFacts
 from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router, Target
@@ -41,6 +41,7 @@ from lockgate.usage.reported import Format, StreamMeter, Usage, usage_from_body
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
 Headers = list[tuple[bytes, bytes]]
+R = TypeVar("R", bound="JSONReply | StreamReply")
 
 
 @dataclass(slots=True)
@@ -155,19 +156,8 @@ class Gateway:
                 raise adapter.error(response.status, response.headers, response.body)
             return JSONReply(adapter.embeddings_response(response.body, sent))
 
-        try:
-            done = await self._runner.run(request.model, None, attempt, self._deadline())
-        except GatewayError as error:
-            ticket.release()
-            _add_limit_headers(error, ticket)
-            self._scrubber.scrub_error(error)
-            raise
-        except BaseException:
-            ticket.release()
-            raise
+        done = await self._routed(request.model, None, attempt, self._deadline(), ticket)
         reply = done.result
-        reply.headers += _target_headers(done.target, done.attempts)
-        reply.headers += ticket.headers
         usage = usage_from_body(reply.body, "openai") or Usage(len(body) // 4, 0, False)
         ticket.settle(usage, done.target.price)
         _add_cost(reply, usage, done.target.price)
@@ -188,16 +178,15 @@ class Gateway:
     def _price_ceiling(self, model: str, facts: RequestFacts | None) -> Price | None:
         return self._router.price_ceiling(self._router.resolve(model, facts))
 
-    async def _run(
+    async def _routed(
         self,
         model: str,
-        facts: RequestFacts,
-        attempt: Callable[[Target, float], Awaitable[JSONReply | StreamReply]],
+        facts: RequestFacts | None,
+        attempt: Callable[[Target, float], Awaitable[R]],
         deadline: float | None,
         ticket: Ticket,
-        form: Format,
-    ) -> JSONReply | StreamReply:
-        """Route and call; then settle the admission, now or when the stream ends."""
+    ) -> Attempted[R]:
+        """The attempt loop; a failure releases the admission and carries the limit headers."""
         try:
             done = await self._runner.run(model, facts, attempt, deadline)
         except GatewayError as error:
@@ -208,9 +197,22 @@ class Gateway:
         except BaseException:
             ticket.release()
             raise
+        done.result.headers += _target_headers(done.target, done.attempts)
+        done.result.headers += ticket.headers
+        return done
+
+    async def _run(
+        self,
+        model: str,
+        facts: RequestFacts,
+        attempt: Callable[[Target, float], Awaitable[JSONReply | StreamReply]],
+        deadline: float | None,
+        ticket: Ticket,
+        form: Format,
+    ) -> JSONReply | StreamReply:
+        """Route and call; then settle the admission, now or when the stream ends."""
+        done = await self._routed(model, facts, attempt, deadline, ticket)
         reply = done.result
-        reply.headers += _target_headers(done.target, done.attempts)
-        reply.headers += ticket.headers
         price = done.target.price
         if isinstance(reply, StreamReply):
             if not ticket.needs_usage:

@@ -111,13 +111,7 @@ def create_admin_app(app: LockgateApp) -> FastAPI:
     async def update_key(name: str, body: KeyChange, running: Running) -> KeyView:
         services, container = running
         _refuse_declared_key(container.config, name)
-        if body.limits is not None:
-            _require_shared_counters(container.config, body.limits)
-        changes = body.model_dump(exclude_unset=True)
-        if "limits" in changes:
-            changes["limits"] = body.limits or LimitsConfig()
-        if "budget" in changes:
-            changes["budget"] = body.budget
+        changes = _policy_changes(container.config, body)
         if body.team is not None:
             _require_team(container, body.team)
         try:
@@ -196,13 +190,7 @@ def create_admin_app(app: LockgateApp) -> FastAPI:
     async def update_team(name: str, body: TeamChange, running: Running) -> TeamView:
         services, container = running
         _refuse_declared_team(container.config, name)
-        if body.limits is not None:
-            _require_shared_counters(container.config, body.limits)
-        changes = body.model_dump(exclude_unset=True)
-        if "limits" in changes:
-            changes["limits"] = body.limits or LimitsConfig()
-        if "budget" in changes:
-            changes["budget"] = body.budget
+        changes = _policy_changes(container.config, body)
         if "models" in changes and changes["models"] is None:
             changes["models"] = ["*"]
         try:
@@ -338,6 +326,18 @@ def _refuse_declared_team(config: GatewayConfig, name: str) -> None:
         raise HTTPException(
             409, f"team {name!r} is declared in the config file: change it there, not here"
         )
+
+
+def _policy_changes(config: GatewayConfig, body: KeyChange | TeamChange) -> dict[str, Any]:
+    """The fields a PATCH sets, with limits and budget as config models (null limits: none)."""
+    if body.limits is not None:
+        _require_shared_counters(config, body.limits)
+    changes = body.model_dump(exclude_unset=True)
+    if "limits" in changes:
+        changes["limits"] = body.limits or LimitsConfig()
+    if "budget" in changes:
+        changes["budget"] = body.budget
+    return changes
 
 
 def _require_team(container: Container, team: str) -> None:
