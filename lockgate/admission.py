@@ -18,9 +18,10 @@ from lockgate.auth.policy import Principal
 from lockgate.config.models import Price
 from lockgate.errors import PermissionDenied
 from lockgate.limits import BudgetLedger, Crossing, Grant, RateLimiter, Reservation
+from lockgate.usage.prices import cost_micros
 from lockgate.usage.reported import Usage
 
-__all__ = ["Admission", "Ticket", "cost_micros"]
+__all__ = ["Admission", "Ticket"]
 
 log = logging.getLogger("lockgate.admission")
 
@@ -30,13 +31,6 @@ INPUT_ESTIMATE_MARGIN = 1.25
 """The input estimate is a heuristic; the reservation allows for it running a quarter low."""
 
 Headers = list[tuple[bytes, bytes]]
-
-
-def cost_micros(price: Price | None, input_tokens: int, output_tokens: int) -> int:
-    """Cost in micro-USD: prices are USD per million tokens, i.e. micro-USD per token."""
-    if price is None:
-        return 0
-    return math.ceil(input_tokens * price.input + output_tokens * price.output)
 
 
 class Admission:
@@ -151,7 +145,7 @@ class Ticket:
         if self._done or self._admission is None:
             return
         self._done = True
-        micros = cost_micros(price, usage.input_tokens, usage.output_tokens)
+        micros = cost_micros(price, usage.input_tokens, usage.output_tokens, usage.cached_tokens)
         self._admission.spawn(
             self._admission._settle(self._grant, self._reservation, usage.total, micros)
         )

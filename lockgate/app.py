@@ -155,6 +155,10 @@ class LockgateApp:
             "/healthz": {"GET": container.health.healthz},
             "/readyz": {"GET": container.health.readyz},
         }
+        if container.metrics is not None:
+            self._routes["/metrics"] = {"GET": container.metrics.metrics}
+        if self.services is not None:
+            self.services.metrics.set_health_source(container.gateway.target_health)
 
     def _retire(self, container: Container) -> None:
         async def close_when_idle() -> None:
@@ -250,6 +254,9 @@ def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
             problems.append(f"server.{field} changed: restart the gateway to apply it")
     if old.storage != new.storage:
         problems.append("storage changed: restart the gateway to apply it")
+    for field in ("otlp_endpoint", "trace_sample_ratio", "service_name"):
+        if getattr(old.observability, field) != getattr(new.observability, field):
+            problems.append(f"observability.{field} changed: restart the gateway to apply it")
     return problems
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -20,6 +21,7 @@ from lockgate.admission import Admission
 from lockgate.alerts import AlertSender
 from lockgate.api.anthropic import AnthropicEndpoints
 from lockgate.api.health import HealthEndpoints
+from lockgate.api.metrics import MetricsEndpoint
 from lockgate.api.openai import OpenAIEndpoints
 from lockgate.auth.directory import Directory, KeyRecord, TeamRecord
 from lockgate.auth.identity import Identifier
@@ -28,17 +30,26 @@ from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, bu
 from lockgate.pipeline import Gateway
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
+from lockgate.redact import config_secrets
 from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router
 from lockgate.routing.shared_cooldowns import SharedCooldowns
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
 from lockgate.storage import Database
+from lockgate.telemetry.access_log import AccessLog
+from lockgate.telemetry.metrics import Metrics, genai_provider_names
+from lockgate.telemetry.redaction import BodyRedactor
+from lockgate.telemetry.tracing import build_tracing
 from lockgate.transport.client import UpstreamClient
+from lockgate.usage.accounting import Accounting
+from lockgate.usage.journal import Journal
+from lockgate.usage.ledger import Ledger
 from lockgate.usage.spend_writer import SpendWriter
 
 if TYPE_CHECKING:
     from lockgate.auth.oidc import OidcVerifier
+    from lockgate.telemetry.tracing import Tracing
 
 __all__ = ["Container", "Services"]
 
@@ -59,6 +70,10 @@ class Services:
     limiter: RateLimiter
     ledger: BudgetLedger
     spend: SpendWriter
+    usage: Ledger
+    """The usage ledger (one record per request)."""
+    tracing: Tracing | None
+    metrics: Metrics
     admission: Admission
     alerts: AlertSender
     redis_prefix: str
@@ -85,6 +100,10 @@ class Services:
         limiter, ledger = build_limiters(redis_client, config.storage.redis_prefix, load_spend)
         spend = SpendWriter(database.spend.add_spend)
         spend.start()
+        usage = Ledger(database.usage.insert, Journal(Path(config.storage.journal_dir)))
+        usage.start()
+        tracing = build_tracing(config.observability)
+        metrics = Metrics(providers=genai_provider_names(config.providers))
         alerts = AlertSender(config.alerts, session)
 
         def settled(reservation: Reservation, micros: int, crossings: list[Crossing]) -> None:
@@ -105,6 +124,9 @@ class Services:
             limiter=limiter,
             ledger=ledger,
             spend=spend,
+            usage=usage,
+            tracing=tracing,
+            metrics=metrics,
             admission=Admission(limiter, ledger, settled),
             alerts=alerts,
             redis_prefix=config.storage.redis_prefix,
@@ -133,7 +155,11 @@ class Services:
 
     async def close(self) -> None:
         await self.admission.drain()
+        await self.usage.close()
         await self.spend.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # flushes: blocks for up to 5 s
+        self.metrics.close()
         await self.alerts.close()
         await self.limiter.close()
         await self.ledger.close()
@@ -158,6 +184,8 @@ class Container:
     openai: OpenAIEndpoints
     anthropic: AnthropicEndpoints
     health: HealthEndpoints
+    metrics: MetricsEndpoint | None
+    accounting: Accounting
     warnings: list[str]
     simulators: list[RunningSimulator] = field(default_factory=list)
     active: int = 0
@@ -198,6 +226,13 @@ class Container:
             await services.cooldowns.attach(health)
         router = Router(config.models, adapters, health)
         gateway = Gateway(config, router, health, services.client, services.admission)
+        observability = config.observability
+        accounting = Accounting(
+            services.usage if config.storage.ledger else None,
+            services.metrics if observability.metrics else None,
+            _access_log(config) if observability.access_log else None,
+            services.tracing,
+        )
         warnings = _warnings(config, identifier)
         for warning in warnings:
             log.warning("%s", warning)
@@ -208,20 +243,32 @@ class Container:
             router=router,
             gateway=gateway,
             openai=OpenAIEndpoints(
-                gateway, identifier, config.server.max_body_bytes, router.listed_models
+                gateway, identifier, accounting, config.server.max_body_bytes, router.listed_models
             ),
-            anthropic=AnthropicEndpoints(gateway, identifier, config.server.max_body_bytes),
+            anthropic=AnthropicEndpoints(
+                gateway, identifier, accounting, config.server.max_body_bytes
+            ),
             health=HealthEndpoints(warnings, identifier, gateway.target_health, services.ready),
+            metrics=MetricsEndpoint(services.metrics) if observability.metrics else None,
+            accounting=accounting,
             warnings=warnings,
             simulators=simulators,
         )
         return container
 
     async def close(self) -> None:
+        self.accounting.close()
         if self.oidc is not None:
             await self.oidc.close()
         for simulator in self.simulators:
             await simulator.close()
+
+
+def _access_log(config: GatewayConfig) -> AccessLog:
+    redactor = None
+    if config.observability.log_bodies:
+        redactor = BodyRedactor(config_secrets(config))
+    return AccessLog(config.observability.log_format, redactor)
 
 
 async def load_directory(config: GatewayConfig, database: Database) -> Directory:

@@ -3,17 +3,19 @@
 identify -> parse -> admit -> guard -> cache -> route -> translate + call -> guard -> account.
 Identify runs in the endpoints (before the body is read); implemented here so far: parse, admit
 (allowlists, rate limits, budget reservation), route (with retries, fallbacks and cooldowns),
-call, and settling the admission (real tokens and cost).
+call, and the usage of each request (tokens, cost, timings) put on its `UsageRecord`, which the
+endpoint's accounting writes to the ledger, the metrics, the access log and the trace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from lockgate.admission import FREE, Admission, Ticket, cost_micros
+from lockgate.admission import FREE, Admission, Ticket
 from lockgate.auth.policy import Principal
 from lockgate.clients.anthropic import (
     MessageStreamTranslator,
@@ -36,7 +38,13 @@ from lockgate.schemas.decode import decode_object, validate
 from lockgate.schemas.embeddings import EmbeddingsRequest
 from lockgate.transport.client import UpstreamClient, UpstreamStream
 from lockgate.transport.first_content import carries_content, until_content
-from lockgate.usage.reported import Format, StreamMeter, Usage, usage_from_body
+from lockgate.transport.propagation import PROPAGATION
+from lockgate.usage.prices import cost_micros
+from lockgate.usage.record import UsageRecord
+from lockgate.usage.reported import Format, StreamMeter, Usage, hide_usage, usage_from_body
+
+if TYPE_CHECKING:
+    from lockgate.telemetry.tracing import RequestTrace
 
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
@@ -85,36 +93,46 @@ class Gateway:
         self._idle_timeout_s = config.routing.stream_idle_timeout_s
         self._deadline_s = config.routing.deadline_s
         self._scrubber = SecretScrubber(config_secrets(config))
+        self._log_bodies = config.observability.log_bodies and config.observability.access_log
 
     async def chat(
-        self, body: bytes, tags: Mapping[str, str], principal: Principal
+        self, body: bytes, tags: Mapping[str, str], principal: Principal, record: UsageRecord
     ) -> JSONReply | StreamReply:
+        if self._log_bodies:
+            record.request_body = body
         raw = decode_object(body)
         request = validate(raw, ChatCompletionRequest)
         self._check_messages(request)
         facts = RequestFacts(request, tags)
-        ticket = await self._admit(principal, request, facts)
+        _describe(record, request.model, facts.stream, tags)
+        ticket = await self._admit(principal, request, facts, record)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
             return await self._chat_attempt(target, raw, facts.stream, timeout_s, deadline)
 
-        return await self._run(request.model, facts, attempt, deadline, ticket, "openai")
+        hide = facts.stream and not _asked_for_usage(raw)
+        return await self._run(
+            request.model, facts, attempt, deadline, ticket, record, "openai", hide
+        )
 
     async def messages(
-        self, body: bytes, tags: Mapping[str, str], principal: Principal
+        self, body: bytes, tags: Mapping[str, str], principal: Principal, record: UsageRecord
     ) -> JSONReply | StreamReply:
         """Anthropic Messages in and out: natively on targets that speak it, else translated.
 
         The reply's bytes are Anthropic's (a message, or its events) either way; routing,
         retries and fallbacks are the same as for `chat`, and may mix both kinds of target.
         """
+        if self._log_bodies:
+            record.request_body = body
         raw = decode_object(body)
         translated = to_canonical(validate(raw, MessagesRequest), raw)
         request = validate(translated.body, ChatCompletionRequest)
         self._check_messages(request)
         facts = RequestFacts(request, tags)
-        ticket = await self._admit(principal, request, facts)
+        _describe(record, request.model, facts.stream, tags)
+        ticket = await self._admit(principal, request, facts, record)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
@@ -131,11 +149,14 @@ class Gateway:
                 return JSONReply(to_message(reply.body, adapter.name))
             return _as_message_stream(reply, MessageStreamTranslator(target.model, adapter.name))
 
-        return await self._run(request.model, facts, attempt, deadline, ticket, "anthropic")
+        return await self._run(request.model, facts, attempt, deadline, ticket, record, "anthropic")
 
-    async def embeddings(self, body: bytes, principal: Principal) -> JSONReply:
+    async def embeddings(self, body: bytes, principal: Principal, record: UsageRecord) -> JSONReply:
+        if self._log_bodies:
+            record.request_body = body
         raw = decode_object(body)
         request = validate(raw, EmbeddingsRequest)
+        record.model = request.model
         ticket = FREE
         if principal.policy.limited:
             # Embedding inputs are text or token ids; a quarter of the body bounds the tokens.
@@ -156,24 +177,35 @@ class Gateway:
                 raise adapter.error(response.status, response.headers, response.body)
             return JSONReply(adapter.embeddings_response(response.body, sent))
 
-        done = await self._routed(request.model, None, attempt, self._deadline(), ticket)
+        done = await self._routed(request.model, None, attempt, self._deadline(), ticket, record)
         reply = done.result
         usage = usage_from_body(reply.body, "openai") or Usage(len(body) // 4, 0, False)
-        ticket.settle(usage, done.target.price)
-        _add_cost(reply, usage, done.target.price)
+        _settle(record, ticket, usage, done.target.price)
+        if self._log_bodies:
+            record.response_body = reply.body
+        _add_cost(reply, record, done.target.price)
         return reply
 
     async def _admit(
-        self, principal: Principal, request: ChatCompletionRequest, facts: RequestFacts
+        self,
+        principal: Principal,
+        request: ChatCompletionRequest,
+        facts: RequestFacts,
+        record: UsageRecord,
     ) -> Ticket:
         policy = principal.policy
         if not policy.limited and policy.allows(request.model):
             return FREE
         price = self._price_ceiling(request.model, facts) if policy.budgets else None
         max_output = request.max_completion_tokens or request.max_tokens
-        return await self._admission.admit(
-            principal, request.model, facts.input_tokens, max_output, price
-        )
+        start = time.perf_counter()
+        try:
+            return await self._admission.admit(
+                principal, request.model, facts.input_tokens, max_output, price
+            )
+        finally:
+            if record.trace is not None:
+                record.trace.stage("admit", start, time.perf_counter())
 
     def _price_ceiling(self, model: str, facts: RequestFacts | None) -> Price | None:
         return self._router.price_ceiling(self._router.resolve(model, facts))
@@ -185,11 +217,17 @@ class Gateway:
         attempt: Callable[[Target, float], Awaitable[R]],
         deadline: float | None,
         ticket: Ticket,
+        record: UsageRecord,
     ) -> Attempted[R]:
         """The attempt loop; a failure releases the admission and carries the limit headers."""
+        if record.trace is not None:
+            attempt = _traced(attempt, record.trace)
+        start = time.perf_counter()
         try:
             done = await self._runner.run(model, facts, attempt, deadline)
         except GatewayError as error:
+            record.upstream_s = time.perf_counter() - start
+            record.attempts = error.attempts
             ticket.release()
             _add_limit_headers(error, ticket)
             self._scrubber.scrub_error(error)
@@ -197,6 +235,11 @@ class Gateway:
         except BaseException:
             ticket.release()
             raise
+        record.ready = time.perf_counter()
+        record.upstream_s = record.ready - start
+        target = done.target
+        record.provider, record.target_model = target.adapter.name, target.model
+        record.attempts = done.attempts
         done.result.headers += _target_headers(done.target, done.attempts)
         done.result.headers += ticket.headers
         return done
@@ -208,21 +251,22 @@ class Gateway:
         attempt: Callable[[Target, float], Awaitable[JSONReply | StreamReply]],
         deadline: float | None,
         ticket: Ticket,
+        record: UsageRecord,
         form: Format,
+        hide_usage: bool = False,
     ) -> JSONReply | StreamReply:
-        """Route and call; then settle the admission, now or when the stream ends."""
-        done = await self._routed(model, facts, attempt, deadline, ticket)
+        """Route and call; then account for the usage, now or when the stream ends."""
+        done = await self._routed(model, facts, attempt, deadline, ticket, record)
         reply = done.result
         price = done.target.price
         if isinstance(reply, StreamReply):
-            if not ticket.needs_usage:
-                return reply
-            return _metered(reply, StreamMeter(form), ticket, price, facts.input_tokens)
-        if not ticket.needs_usage and price is None:
-            return reply
+            meter = StreamMeter(form)
+            return _metered(reply, meter, ticket, price, facts.input_tokens, record, hide_usage)
         usage = usage_from_body(reply.body, form) or Usage(facts.input_tokens, 0, False)
-        ticket.settle(usage, price)
-        _add_cost(reply, usage, price)
+        _settle(record, ticket, usage, price)
+        if self._log_bodies:
+            record.response_body = reply.body
+        _add_cost(reply, record, price)
         return reply
 
     def target_health(self) -> dict[str, dict[str, object]]:
@@ -254,6 +298,14 @@ class Gateway:
         """One try of a canonical request on `target`; the reply is canonical too."""
         adapter = target.adapter
         sent = dict(raw)
+        if stream:
+            # Usage is asked for on every stream (the ledger needs it); `hide_usage` takes it
+            # out of what a client that did not ask receives.
+            options = sent.get("stream_options")
+            sent["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
         upstream = adapter.chat_request(sent, target.model)
         if stream:
             parser = adapter.stream_parser(sent)
@@ -409,25 +461,94 @@ def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) 
 
 
 def _metered(
-    reply: StreamReply, meter: StreamMeter, ticket: Ticket, price: Price | None, input_tokens: int
+    reply: StreamReply,
+    meter: StreamMeter,
+    ticket: Ticket,
+    price: Price | None,
+    input_tokens: int,
+    record: UsageRecord,
+    hide: bool,
 ) -> StreamReply:
-    """The same stream, watched for usage; the ticket settles when it ends, however it ends."""
+    """The same stream, watched for usage; it is accounted when the stream ends, however it ends.
+
+    With `hide`, the usage the gateway asked for is taken out of what the client receives.
+    """
+    settled = False
+
+    def settle() -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            _settle(record, ticket, meter.usage(input_tokens), price)
 
     async def events() -> AsyncIterator[bytes]:
         try:
             async for block in reply.events:
                 meter.feed(block)
+                if hide and b'"usage"' in block:
+                    block = hide_usage(block)
+                    if not block:
+                        continue
                 yield block
         finally:
-            ticket.settle(meter.usage(input_tokens), price)
+            settle()
 
     def close() -> None:
         reply.close()
-        ticket.settle(meter.usage(input_tokens), price)  # once: a second settle does nothing
+        settle()
 
     for block in reply.first:
-        meter.feed(block)
-    return StreamReply(reply.first, events(), close, reply.headers)
+        meter.feed_head(block)
+    first = [hide_usage(block) for block in reply.first] if hide else reply.first
+    return StreamReply(first, events(), close, reply.headers)
+
+
+def _traced(
+    attempt: Callable[[Target, float], Awaitable[R]], trace: RequestTrace
+) -> Callable[[Target, float], Awaitable[R]]:
+    """`attempt` in a CLIENT span whose trace context goes upstream with the call."""
+
+    async def traced(target: Target, timeout_s: float) -> R:
+        span = trace.attempt(target.adapter.name, target.model)
+        token = PROPAGATION.set(span.headers)
+        try:
+            result = await attempt(target, timeout_s)
+        except GatewayError as error:
+            span.end(error.status, error.code)
+            raise
+        except BaseException:
+            span.end(None, "cancelled")
+            raise
+        finally:
+            PROPAGATION.reset(token)
+        span.end(200)
+        return result
+
+    return traced
+
+
+def _describe(record: UsageRecord, model: str, stream: bool, tags: Mapping[str, str]) -> None:
+    record.model = model
+    record.stream = stream
+    if tags:
+        record.tags = tags
+
+
+def _asked_for_usage(raw: Mapping[str, Any]) -> bool:
+    options = raw.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _settle(record: UsageRecord, ticket: Ticket, usage: Usage, price: Price | None) -> None:
+    """Settle the admission and put the usage and its cost on the record."""
+    ticket.settle(usage, price)
+    record.input_tokens = usage.input_tokens
+    record.output_tokens = usage.output_tokens
+    record.cached_tokens = usage.cached_tokens
+    record.estimated = not usage.reported
+    record.cost_micros = cost_micros(
+        price, usage.input_tokens, usage.output_tokens, usage.cached_tokens
+    )
 
 
 def _add_limit_headers(error: GatewayError, ticket: Ticket) -> None:
@@ -437,10 +558,10 @@ def _add_limit_headers(error: GatewayError, ticket: Ticket) -> None:
         error.headers = {**headers, **error.headers}
 
 
-def _add_cost(reply: JSONReply, usage: Usage, price: Price | None) -> None:
+def _add_cost(reply: JSONReply, record: UsageRecord, price: Price | None) -> None:
     if price is not None:
-        micros = cost_micros(price, usage.input_tokens, usage.output_tokens)
-        reply.headers.append((b"x-lockgate-cost-usd", f"{micros / 1_000_000:.6f}".encode()))
+        cost = f"{record.cost_micros / 1_000_000:.6f}".encode()
+        reply.headers.append((b"x-lockgate-cost-usd", cost))
 
 
 def _target_headers(target: Target, attempts: int) -> Headers:

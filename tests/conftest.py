@@ -42,6 +42,7 @@ def config_from_yaml(text: str, **env: str) -> GatewayConfig:
 
 
 DEFAULT_DATABASE = StorageConfig.model_fields["database"].default
+DEFAULT_JOURNAL = StorageConfig.model_fields["journal_dir"].default
 
 
 @asynccontextmanager
@@ -51,13 +52,14 @@ async def running_gateway(
     """Serve `config` with uvicorn on an ephemeral loopback port; yields the base URL.
 
     A config on the default database gets a fresh SQLite file of its own, so no test sees
-    another's keys (and ./lockgate.db is never written).
+    another's keys (and ./lockgate.db is never written); the same for the usage journal.
     """
     with tempfile.TemporaryDirectory(prefix="lockgate-test-") as scratch:
         if config.storage.database == DEFAULT_DATABASE:
-            storage = config.storage.model_copy(
-                update={"database": f"sqlite:///{scratch}/lockgate.db"}
-            )
+            fresh = {"database": f"sqlite:///{scratch}/lockgate.db"}
+            if config.storage.journal_dir == DEFAULT_JOURNAL:
+                fresh["journal_dir"] = f"{scratch}/journal"
+            storage = config.storage.model_copy(update=fresh)
             config = config.model_copy(update={"storage": storage})
         async with _serve(create_app(config, source), **uvicorn_options) as url:
             yield url

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 __all__ = ["postgres_server_url", "redis_server_url"]
 
@@ -151,3 +152,19 @@ def _throwaway_postgres() -> Iterator[str]:
             yield from _fresh_database(server)
         finally:
             executor.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """An empty database of its own for each test, made on the test server and dropped after."""
+    name = f"lockgate_storage_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(postgres_server_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

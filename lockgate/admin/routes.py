@@ -55,7 +55,7 @@ def create_admin_app(app: LockgateApp) -> FastAPI:
     )
 
     admin.state.lockgate = app
-    router = APIRouter(prefix="/admin", dependencies=[Depends(_require_admin)])
+    router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -293,7 +293,7 @@ def _credential(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def _require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     admin_key = _gateway(request).config.server.admin_key
     presented = _credential(request)
     if (

@@ -14,6 +14,7 @@ from lockgate.config.models import (
     LimitsConfig,
     ModelGlob,
 )
+from lockgate.storage.usage_report import Grouping
 
 __all__ = [
     "BudgetStatus",
@@ -26,6 +27,9 @@ __all__ = [
     "TeamChange",
     "TeamCreate",
     "TeamView",
+    "UsageGroup",
+    "UsageNumbers",
+    "UsageReportView",
 ]
 
 
@@ -108,3 +112,41 @@ class LimitStatus(BaseModel):
 class ReloadResult(BaseModel):
     status: str
     errors: list[str] = []
+
+
+class UsageNumbers(BaseModel):
+    """What a group of requests (or all of a report's) did and cost."""
+
+    requests: int
+    errors: int = Field(description="Requests answered with a status of 400 or more.")
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = Field(description="Input tokens served from the provider's cache.")
+    cost_usd: float
+    estimated: int = Field(description="Requests whose tokens the gateway had to estimate.")
+    cache_hits: int = Field(description="Requests answered from the gateway's cache.")
+    avg_latency_ms: float
+    max_latency_ms: float
+    avg_ttft_ms: float | None = Field(description="Time to first token of streamed answers.")
+
+
+class _UsageGroupValues(BaseModel):
+    key: str | None = None
+    team: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    prompt: str | None = None
+    prompt_version: str | None = None
+    day: str | None = Field(None, description="UTC date, YYYY-MM-DD.")
+
+
+class UsageGroup(UsageNumbers, _UsageGroupValues):
+    """One row of a report: the values of its grouping (only those; null: none), then numbers."""
+
+
+class UsageReportView(BaseModel):
+    by: Grouping
+    since: datetime
+    until: datetime | None
+    rows: list[UsageGroup]
+    totals: UsageNumbers

@@ -14,6 +14,7 @@ from lockgate.clients.anthropic import in_band_error
 from lockgate.errors import GatewayError, anthropic_error
 from lockgate.pipeline import Gateway, StreamReply
 from lockgate.routing.facts import parse_tags
+from lockgate.usage.accounting import Accounting, client_left
 
 __all__ = ["AnthropicEndpoints"]
 
@@ -21,22 +22,32 @@ __all__ = ["AnthropicEndpoints"]
 class AnthropicEndpoints:
     """`/v1/messages`."""
 
-    def __init__(self, gateway: Gateway, identifier: Identifier, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        identifier: Identifier,
+        accounting: Accounting,
+        max_body_bytes: int,
+    ) -> None:
         self._gateway = gateway
         self._identifier = identifier
+        self._accounting = accounting
         self._limit = max_body_bytes
 
     async def messages(self, request: Request, send: Send) -> None:
         try:
-            principal = await self._identifier.identify(request)
-            body = await request.body(self._limit)
-            async with DisconnectWatch(request.receive):
-                tags = parse_tags(request.header(b"x-lockgate-tags"))
-                reply = await self._gateway.messages(body, tags, principal)
-                if isinstance(reply, StreamReply):
-                    await send_stream(send, reply, request.request_id, in_band_error)
-                else:
-                    await send_json(send, reply, request.request_id)
+            with self._accounting.track(request, "messages") as record:
+                principal = await self._identifier.identify(request)
+                record.identify(principal)
+                body = await request.body(self._limit)
+                async with DisconnectWatch(request.receive) as watch:
+                    tags = parse_tags(request.header(b"x-lockgate-tags"))
+                    reply = await self._gateway.messages(body, tags, principal, record)
+                    if isinstance(reply, StreamReply):
+                        await send_stream(send, reply, request.request_id, in_band_error, record)
+                    else:
+                        await send_json(send, reply, request.request_id)
+                client_left(watch, record)
         except GatewayError as error:
             status, error_body = anthropic_error(error)
             await send_error(send, error, request.request_id, status, error_body)

@@ -40,12 +40,21 @@ class ClientGone(Exception):
 class Request:
     """One HTTP request: its scope, a request id, and a bounded body reader."""
 
-    __slots__ = ("receive", "request_id", "scope")
+    __slots__ = ("client_request_id", "receive", "request_id", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
         self.receive = receive
-        self.request_id = _request_id(scope["headers"])
+        self.client_request_id = _client_request_id(scope["headers"])
+        """The caller's own `x-request-id`, when it sent a usable one."""
+        self.request_id = self.client_request_id or os.urandom(16).hex().encode()
+        """The id every response carries: the caller's, else a fresh random one."""
+
+    def unique_id(self) -> str:
+        """An id no other request has, for the usage ledger (callers may reuse their ids)."""
+        if self.client_request_id is None:
+            return self.request_id.decode()
+        return os.urandom(16).hex()
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.scope["headers"]:
@@ -83,14 +92,14 @@ class Request:
         return b"".join(parts)
 
 
-def _request_id(headers: Headers) -> bytes:
-    """The caller's `x-request-id` when it is short and plain, else a fresh random one."""
+def _client_request_id(headers: Headers) -> bytes | None:
+    """The caller's `x-request-id` when it is short and plain."""
     for key, value in headers:
         if key == b"x-request-id":
             if 0 < len(value) <= 128 and _REQUEST_ID_CHARS.issuperset(value):
                 return value
             break
-    return os.urandom(16).hex().encode()
+    return None
 
 
 async def send_response(

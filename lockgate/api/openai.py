@@ -10,6 +10,7 @@ from lockgate.auth.identity import Identifier
 from lockgate.errors import GatewayError, openai_error_body
 from lockgate.pipeline import Gateway, StreamReply
 from lockgate.routing.facts import parse_tags
+from lockgate.usage.accounting import Accounting, client_left
 
 __all__ = ["OpenAIEndpoints"]
 
@@ -18,31 +19,43 @@ class OpenAIEndpoints:
     """`/v1/chat/completions`, `/v1/embeddings` and `/v1/models`."""
 
     def __init__(
-        self, gateway: Gateway, identifier: Identifier, max_body_bytes: int, models: list[str]
+        self,
+        gateway: Gateway,
+        identifier: Identifier,
+        accounting: Accounting,
+        max_body_bytes: int,
+        models: list[str],
     ) -> None:
         self._gateway = gateway
         self._identifier = identifier
+        self._accounting = accounting
         self._limit = max_body_bytes
         self._models = models
         self._all_models_body = _model_list(models)
 
     async def chat_completions(self, request: Request, send: Send) -> None:
-        principal = await self._identifier.identify(request)
-        body = await request.body(self._limit)
-        async with DisconnectWatch(request.receive):
-            tags = parse_tags(request.header(b"x-lockgate-tags"))
-            reply = await self._gateway.chat(body, tags, principal)
-            if isinstance(reply, StreamReply):
-                await send_stream(send, reply, request.request_id, _in_band_error)
-            else:
-                await send_json(send, reply, request.request_id)
+        with self._accounting.track(request, "chat") as record:
+            principal = await self._identifier.identify(request)
+            record.identify(principal)
+            body = await request.body(self._limit)
+            async with DisconnectWatch(request.receive) as watch:
+                tags = parse_tags(request.header(b"x-lockgate-tags"))
+                reply = await self._gateway.chat(body, tags, principal, record)
+                if isinstance(reply, StreamReply):
+                    await send_stream(send, reply, request.request_id, _in_band_error, record)
+                else:
+                    await send_json(send, reply, request.request_id)
+            client_left(watch, record)
 
     async def embeddings(self, request: Request, send: Send) -> None:
-        principal = await self._identifier.identify(request)
-        body = await request.body(self._limit)
-        async with DisconnectWatch(request.receive):
-            reply = await self._gateway.embeddings(body, principal)
-            await send_json(send, reply, request.request_id)
+        with self._accounting.track(request, "embeddings") as record:
+            principal = await self._identifier.identify(request)
+            record.identify(principal)
+            body = await request.body(self._limit)
+            async with DisconnectWatch(request.receive) as watch:
+                reply = await self._gateway.embeddings(body, principal, record)
+                await send_json(send, reply, request.request_id)
+            client_left(watch, record)
 
     async def models(self, request: Request, send: Send) -> None:
         """The models this caller may use."""

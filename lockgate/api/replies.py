@@ -8,6 +8,7 @@ from collections.abc import Callable
 from lockgate.api.http import Send, send_response
 from lockgate.errors import GatewayError, UpstreamServerError
 from lockgate.pipeline import JSONReply, StreamReply
+from lockgate.usage.record import UsageRecord
 
 __all__ = ["send_error", "send_json", "send_stream"]
 
@@ -42,8 +43,12 @@ async def send_stream(
     reply: StreamReply,
     request_id: bytes,
     in_band_error: Callable[[GatewayError], bytes],
+    record: UsageRecord,
 ) -> None:
-    """Relay events as they arrive; a failure after the start becomes `in_band_error(error)`."""
+    """Relay events as they arrive; a failure after the start becomes `in_band_error(error)`.
+
+    The record keeps the failure: the response said 200, but the request did not succeed.
+    """
     try:
         await send(
             {
@@ -57,6 +62,7 @@ async def send_stream(
             async for events in reply.events:
                 await send({"type": "http.response.body", "body": events, "more_body": True})
         except GatewayError as error:
+            record.fail(error.status, error.code)
             log.warning(
                 "stream failed after it started: %s (request %s)",
                 error.message,
@@ -70,6 +76,7 @@ async def send_stream(
             # response start.
             log.exception("stream failed after it started (request %s)", request_id.decode())
             internal = UpstreamServerError("The gateway failed while relaying the stream")
+            record.fail(internal.status, "internal_error")
             await send(
                 {"type": "http.response.body", "body": in_band_error(internal), "more_body": True}
             )

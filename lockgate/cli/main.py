@@ -9,6 +9,7 @@ from lockgate.cli import db as db_commands
 from lockgate.cli import keys as keys_commands
 from lockgate.cli import serve as serve_command
 from lockgate.cli import simulate as simulate_command
+from lockgate.cli import usage as usage_command
 
 __all__ = ["app", "main"]
 
@@ -24,6 +25,7 @@ config_commands.register(app)
 simulate_command.register(app)
 db_commands.register(app)
 keys_commands.register(app)
+usage_command.register(app)
 
 
 def main() -> None:

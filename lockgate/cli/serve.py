@@ -22,6 +22,11 @@ from lockgate.config.loader import ConfigError
 from lockgate.config.models import GatewayConfig
 from lockgate.config.references import shared_counters_problem
 from lockgate.telemetry.logging import configure_logging
+from lockgate.telemetry.metrics import (
+    prepare_multiprocess_dir,
+    remove_multiprocess_dir,
+    worker_exited,
+)
 
 __all__ = ["register", "worker_app"]
 
@@ -83,15 +88,22 @@ def serve(
     os.environ[SOURCE_ENV] = resolved.source
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.environ[SUPERVISED_ENV] = "1"
-    uvicorn_config = uvicorn.Config(
-        "lockgate.cli.serve:worker_app", factory=True, workers=server.workers, **options
-    )
-    ReloadingSupervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()]).run()
+    # The workers' metrics meet in files there; the environment names it to them.
+    metrics_dir = prepare_multiprocess_dir(server.workers)
+    try:
+        uvicorn_config = uvicorn.Config(
+            "lockgate.cli.serve:worker_app", factory=True, workers=server.workers, **options
+        )
+        ReloadingSupervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()]).run()
+    finally:
+        if metrics_dir is not None:
+            remove_multiprocess_dir(metrics_dir)
 
 
 class ReloadingSupervisor(Multiprocess):
     """uvicorn's worker supervisor, except that SIGHUP asks each worker to reload its config
-    (validated first, in-flight requests undisturbed) instead of restarting the workers.
+    (validated first, in-flight requests undisturbed) instead of restarting the workers, and
+    that a worker gone (died and replaced, or removed) has its live metrics dropped.
 
     A worker still starting has no reload handler yet (and may have read the old file): it
     gets the signal once it reports ready. Readiness is asked on the supervisor's own loop,
@@ -101,6 +113,7 @@ class ReloadingSupervisor(Multiprocess):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending_hup: set[int] = set()
+        self._worker_pids: set[int] = set()
 
     def handle_hup(self) -> None:
         self._pending_hup = {id(process) for process in self.processes}
@@ -108,7 +121,18 @@ class ReloadingSupervisor(Multiprocess):
 
     def keep_subprocess_alive(self) -> None:
         super().keep_subprocess_alive()
+        self._forget_exited_workers()
         self._send_pending_hups()
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self._forget_exited_workers()
+
+    def _forget_exited_workers(self) -> None:
+        pids = {pid for pid in (process.pid for process in self.processes) if pid is not None}
+        for pid in self._worker_pids - pids:
+            worker_exited(pid)
+        self._worker_pids = pids
 
     def _send_pending_hups(self) -> None:
         for process in self.processes:

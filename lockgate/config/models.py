@@ -133,6 +133,16 @@ class StorageConfig(StrictModel):
         le=60,
         description="How often each worker checks the database for key and team changes.",
     )
+    ledger: bool = Field(
+        True, description="Write the usage ledger: one database row per request (docs/usage.md)."
+    )
+    journal_dir: str = Field(
+        "./lockgate-journal",
+        description=(
+            "Where usage records wait, as files, while the database is unreachable; they are "
+            "replayed into it when it is back."
+        ),
+    )
 
     @field_validator("database")
     @classmethod
@@ -298,6 +308,11 @@ class Price(StrictModel):
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    cached_input: float | None = Field(
+        None,
+        ge=0,
+        description="Input tokens served from the provider's prompt cache (default: input).",
+    )
 
 
 class TargetConfig(StrictModel):
@@ -320,7 +335,11 @@ class TargetConfig(StrictModel):
         ),
     )
     price: Price | None = Field(
-        None, description="USD per million tokens, for the `cost` strategy (overrides the model's)."
+        None,
+        description=(
+            "USD per million tokens for this target: cost in the ledger, budgets and the `cost` "
+            "strategy (overrides the model's and the built-in price table's)."
+        ),
     )
 
 
@@ -389,7 +408,11 @@ class ModelConfig(StrictModel):
         description="Conditional routing to other models; the first matching rule wins.",
     )
     price: Price | None = Field(
-        None, description="USD per million tokens of every target (for the `cost` strategy)."
+        None,
+        description=(
+            "USD per million tokens of every target (overrides the built-in price table); "
+            "see docs/pricing.md."
+        ),
     )
     timeout_s: float | None = Field(
         None, gt=0, description="Overrides `routing.timeout_s` for this model."
@@ -452,10 +475,44 @@ class RoutingConfig(StrictModel):
 
 
 class ObservabilityConfig(StrictModel):
-    """Logging."""
+    """Logs, metrics and traces."""
 
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(
+        True, description="One line per request (JSON with `log_format: json`) on stderr."
+    )
+    log_bodies: bool = Field(
+        False,
+        description=(
+            "Add request and response bodies to the access log, secrets and PII redacted "
+            "(non-streaming answers only)."
+        ),
+    )
+    metrics: bool = Field(True, description="Serve Prometheus metrics at `GET /metrics`.")
+    otlp_endpoint: str | None = Field(
+        None,
+        description=(
+            "OTLP/HTTP endpoint for traces, e.g. `http://otel-collector:4318`; empty: tracing off "
+            "(and costs nothing)."
+        ),
+    )
+    trace_sample_ratio: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of requests traced when no parent `traceparent` decides.",
+    )
+    service_name: str = Field("lockgate", min_length=1, description="OpenTelemetry `service.name`.")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL (OTLP over HTTP)")
+        return value.rstrip("/")
 
 
 class GatewayConfig(StrictModel):

@@ -13,6 +13,7 @@ from lockgate.providers.base import ProviderAdapter
 from lockgate.routing.facts import RequestFacts, matches
 from lockgate.routing.health import HealthBook
 from lockgate.routing.strategies import STRATEGIES, Order
+from lockgate.usage.prices import PriceTable, default_table
 
 __all__ = ["Route", "Router", "Target"]
 
@@ -72,7 +73,12 @@ class _GlobRoute:
 
 
 class Router:
-    """Model name -> route: exact names from a dict, then `*` globs in config order."""
+    """Model name -> route: exact names from a dict, then `*` globs in config order.
+
+    A target's price is its own `price` in the config, else its model's, else the price table's
+    for the upstream model (`prices`, by default the packaged table), else None. Glob routes are
+    priced when a name first matches them, with the upstream model that name gives.
+    """
 
     def __init__(
         self,
@@ -80,10 +86,12 @@ class Router:
         adapters: Mapping[str, ProviderAdapter],
         health: HealthBook,
         rng: random.Random | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self._adapters = adapters
         self.health = health
         self._rng = rng or random.Random()
+        self._prices = default_table() if prices is None else prices
         self._exact: dict[str, Route] = {}
         self._globs: list[_GlobRoute] = []
         self._matched: dict[str, Route] = {}  # routes built for names a glob matched
@@ -156,16 +164,19 @@ class Router:
         raise ModelNotFound(name)
 
     def _route(self, model: ModelConfig, name: str, matched: str) -> Route:
-        targets = [
-            Target(
-                self._adapters[target.provider],
-                target.model.replace("*", matched),
-                target.weight,
-                target.context_window,
-                target.price or model.price,
+        targets = []
+        for target in model.targets:
+            upstream = target.model.replace("*", matched)
+            price = target.price or model.price or self._prices.lookup(upstream)
+            targets.append(
+                Target(
+                    self._adapters[target.provider],
+                    upstream,
+                    target.weight,
+                    target.context_window,
+                    price,
+                )
             )
-            for target in model.targets
-        ]
         return Route(
             name,
             targets,

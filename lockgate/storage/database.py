@@ -1,7 +1,7 @@
 """`Database`: one handle on the gateway's database, migrated to the latest schema when opened.
 
 `db = await Database.open(config.storage.database)` at startup, then `db.keys`, `db.teams`,
-`db.spend` and `await db.current_revision()`; `await db.close()` at shutdown.
+`db.spend`, `db.usage` and `await db.current_revision()`; `await db.close()` at shutdown.
 """
 
 from __future__ import annotations
@@ -27,14 +27,26 @@ from lockgate.storage.revision import bump_revision, read_revision
 from lockgate.storage.spend import SpendStore
 from lockgate.storage.teams import TeamStore
 from lockgate.storage.urls import Backend, DatabaseUrl, parse_database_url
+from lockgate.storage.usage import UsageStore
+from lockgate.storage.usage_report import UsageReport
 
 __all__ = ["Database", "upgrade"]
 
 
 class Database:
-    """The repositories (`keys`, `teams`, `spend`) and the change counter, over one engine."""
+    """The repositories (`keys`, `teams`, `spend`, `usage`) and the change counter."""
 
-    __slots__ = ("_engine", "_target", "_tx", "keys", "migration", "spend", "teams")
+    __slots__ = (
+        "_engine",
+        "_target",
+        "_tx",
+        "keys",
+        "migration",
+        "spend",
+        "teams",
+        "usage",
+        "usage_report",
+    )
 
     def __init__(self, engine: AsyncEngine, target: DatabaseUrl, migration: Migration) -> None:
         self._engine = engine
@@ -45,6 +57,8 @@ class Database:
         self.keys = KeyStore(self._tx)
         self.teams = TeamStore(self._tx)
         self.spend = SpendStore(self._tx)
+        self.usage = UsageStore(self._tx)
+        self.usage_report = UsageReport(self._tx)
 
     @classmethod
     async def open(cls, url: str) -> Database:

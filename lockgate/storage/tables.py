@@ -9,11 +9,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    MetaData,
+    String,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ApiKeyRow", "Base", "RevisionRow", "SpendRow", "TeamRow", "UtcDateTime"]
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "RevisionRow",
+    "SpendRow",
+    "TeamRow",
+    "UsageRow",
+    "UtcDateTime",
+]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -101,3 +119,39 @@ class RevisionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageRow(Base):
+    """The usage ledger: one row per request, keyed by its request id (writes are idempotent).
+
+    Indexed only by time and the caller's request id: reports scan a time range, and every index
+    more is a cost on the write a request causes.
+    """
+
+    __tablename__ = "usage"
+
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    client_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    endpoint: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    team: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    target_model: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    prompt: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prompt_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[int] = mapped_column(Integer)
+    error_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    cached_tokens: Mapped[int] = mapped_column(Integer)
+    estimated: Mapped[bool] = mapped_column(Boolean)
+    cost_usd_micros: Mapped[int] = mapped_column(BigInteger)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cache_hit: Mapped[bool] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer)
+    stream: Mapped[bool] = mapped_column(Boolean)
+    tags: Mapped[dict[str, str]] = mapped_column(JSON)

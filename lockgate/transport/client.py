@@ -17,6 +17,7 @@ import aiohttp
 
 from lockgate.errors import GatewayError, UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
 from lockgate.providers.base import UpstreamRequest
+from lockgate.transport.propagation import PROPAGATION
 
 __all__ = ["UpstreamClient", "UpstreamResponse", "UpstreamStream"]
 
@@ -118,7 +119,7 @@ class UpstreamClient:
         timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=self._connect_timeout_s)
         try:
             async with self.session.post(
-                request.url, data=request.body, headers=request.headers, timeout=timeout
+                request.url, data=request.body, headers=_headers(request), timeout=timeout
             ) as response:
                 length = response.content_length
                 if length is not None and length <= MAX_ANSWER_BODY:
@@ -144,11 +145,17 @@ class UpstreamClient:
             )
         try:
             response = await self.session.post(
-                request.url, data=request.body, headers=request.headers, timeout=timeout
+                request.url, data=request.body, headers=_headers(request), timeout=timeout
             )
         except _TRANSPORT_ERRORS as exc:
             raise _gateway_error(exc, provider, idle_timeout_s) from None
         return UpstreamStream(response, provider, idle_timeout_s)
+
+
+def _headers(request: UpstreamRequest) -> Mapping[str, str]:
+    """The request's headers, plus the trace context when this call is traced."""
+    propagated = PROPAGATION.get()
+    return request.headers if propagated is None else {**request.headers, **propagated}
 
 
 async def _read_capped(response: aiohttp.ClientResponse, provider: str) -> bytes:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import orjson
 
-__all__ = ["StreamMeter", "Usage", "usage_from_body"]
+__all__ = ["StreamMeter", "Usage", "hide_usage", "usage_from_body"]
 
 Format = Literal["openai", "anthropic"]
 
@@ -23,29 +24,52 @@ class Usage:
     input_tokens: int
     output_tokens: int
     reported: bool = True
+    cached_tokens: int = 0
+    """Input tokens served from the provider's prompt cache (counted in `input_tokens` too)."""
 
     @property
     def total(self) -> int:
         return self.input_tokens + self.output_tokens
 
 
+class _WithUsage(msgspec.Struct):
+    usage: dict[str, Any] | None = None
+
+
+_usage_decoder = msgspec.json.Decoder(_WithUsage)
+"""Reads only `usage`: the rest of an answer (its choices, its content) is skipped, not built."""
+
+
 def usage_from_body(body: bytes, form: Format) -> Usage | None:
     try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        usage = _usage_decoder.decode(body).usage
+    except msgspec.DecodeError:  # not JSON, not an object, or a `usage` that is not one
         return None
-    usage = decoded.get("usage") if isinstance(decoded, dict) else None
-    return _read(usage, form) if isinstance(usage, dict) else None
+    return _read(usage, form) if usage is not None else None
 
 
 def _read(usage: dict[str, Any], form: Format) -> Usage | None:
     if form == "openai":
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
         if isinstance(prompt, int) and isinstance(completion, int):
-            return Usage(prompt, completion)  # embeddings report no completion tokens
+            # embeddings report no completion tokens
+            return Usage(prompt, completion, cached_tokens=_openai_cached(usage))
         return None
     output = usage.get("output_tokens")
-    return Usage(_anthropic_input(usage), output) if isinstance(output, int) else None
+    if not isinstance(output, int):
+        return None
+    return Usage(_anthropic_input(usage), output, cached_tokens=_anthropic_cached(usage))
+
+
+def _openai_cached(usage: dict[str, Any]) -> int:
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) else 0
+
+
+def _anthropic_cached(usage: dict[str, Any]) -> int:
+    cached = usage.get("cache_read_input_tokens")
+    return cached if isinstance(cached, int) else 0
 
 
 def _anthropic_input(usage: dict[str, Any]) -> int:
@@ -55,33 +79,59 @@ def _anthropic_input(usage: dict[str, Any]) -> int:
 
 
 class StreamMeter:
-    """Watches a client-format SSE stream go by and keeps the usage it reports."""
+    """Watches a client-format SSE stream go by and keeps the usage it reports.
 
-    __slots__ = ("_events", "_form", "_input", "_output", "_reported")
+    Usage sits at the ends of a stream: Anthropic's `message_start` first, OpenAI's usage chunk
+    and Anthropic's `message_delta` last. So only the first blocks (`feed_head`) and the last two
+    are read; the blocks between have their events counted (one scan), for the estimate used when
+    the provider reports nothing. Blocks hold whole events.
+    """
+
+    __slots__ = (
+        "_cached",
+        "_events",
+        "_form",
+        "_input",
+        "_marker",
+        "_output",
+        "_reported",
+        "_tail",
+    )
 
     def __init__(self, form: Format) -> None:
         self._form = form
+        self._marker = b"data:" if form == "openai" else b'"type":"content_block_delta"'
         self._events = 0
+        self._tail: tuple[bytes, bytes] = (b"", b"")
         self._input: int | None = None
         self._output: int | None = None
+        self._cached = 0
         self._reported = False
 
+    def feed_head(self, block: bytes) -> None:
+        """A block of the stream's start (where Anthropic reports its input tokens)."""
+        self._events += block.count(self._marker)
+        self._read(block)
+
     def feed(self, block: bytes) -> None:
-        if self._form == "openai":
-            self._events += block.count(b'"content":"') + block.count(b'"arguments":"')
-        else:
-            self._events += block.count(b'"type":"content_block_delta"')
-        if b'"usage"' not in block:
-            return
-        for line in block.split(b"\n"):
-            if line.startswith(b"data:") and b'"usage"' in line:
-                self._take(line[5:])
+        self._events += block.count(self._marker)
+        self._tail = (self._tail[1], block)
 
     def usage(self, input_estimate: int) -> Usage:
+        """What the stream reported (or the estimate); call it once the stream is over."""
+        for block in self._tail:
+            self._read(block)
         if self._reported and self._input is not None and self._output is not None:
-            return Usage(self._input, self._output)
+            return Usage(self._input, self._output, cached_tokens=self._cached)
         output = self._output if self._output is not None else self._events
         return Usage(self._input if self._input is not None else input_estimate, output, False)
+
+    def _read(self, block: bytes) -> None:
+        if not _reports_usage(block):
+            return  # OpenAI streams with `include_usage` carry `"usage":null` in every chunk
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:") and _reports_usage(line):
+                self._take(line[5:])
 
     def _take(self, payload: bytes) -> None:
         try:
@@ -94,11 +144,8 @@ class StreamMeter:
             usage = event.get("usage")
             found = _read(usage, "openai") if isinstance(usage, dict) else None
             if found is not None:
-                self._input, self._output, self._reported = (
-                    found.input_tokens,
-                    found.output_tokens,
-                    True,
-                )
+                self._input, self._output = found.input_tokens, found.output_tokens
+                self._cached, self._reported = found.cached_tokens, True
             return
         message = event.get("message")
         usage = message.get("usage") if isinstance(message, dict) else event.get("usage")
@@ -106,6 +153,45 @@ class StreamMeter:
             return
         if "input_tokens" in usage:
             self._input = _anthropic_input(usage)
+            self._cached = _anthropic_cached(usage)
         if event.get("type") == "message_delta" and isinstance(usage.get("output_tokens"), int):
             self._output = usage["output_tokens"]
             self._reported = self._input is not None
+
+
+def _reports_usage(data: bytes) -> bool:
+    """`usage` with a value (an object), compact or with a space, as providers write it."""
+    return b'"usage":{' in data or b'"usage": {' in data
+
+
+def hide_usage(block: bytes) -> bytes:
+    """OpenAI SSE `block` as a client that did not ask for `include_usage` would get it.
+
+    The gateway asks every provider for usage on streams (the ledger needs it); a client that did
+    not ask gets no `usage` fields and no usage-only last chunk, as from OpenAI itself.
+    """
+    block = block.replace(b',"usage":null', b"")
+    if b'"usage"' not in block:
+        return block
+    kept = []
+    for event in block.split(b"\n\n"):
+        if b'"usage"' in event:
+            event = _without_usage(event)
+        if event:
+            kept.append(event)
+    return b"\n\n".join(kept) + (b"\n\n" if kept and block.endswith(b"\n\n") else b"")
+
+
+def _without_usage(event: bytes) -> bytes:
+    """One event with its `usage` field removed; empty when it carried only the usage."""
+    head, _, payload = event.partition(b"data:")
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return event
+    if not isinstance(chunk, dict) or "usage" not in chunk:
+        return event
+    del chunk["usage"]
+    if chunk.get("choices") == []:
+        return b""
+    return head + b"data: " + orjson.dumps(chunk)

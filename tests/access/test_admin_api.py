@@ -59,6 +59,7 @@ EXPECTED_OPERATIONS = {
     ("GET", "/admin/limits"),
     ("GET", "/admin/oidc"),
     ("GET", "/admin/targets"),
+    ("GET", "/admin/usage"),
     ("POST", "/admin/config/reload"),
 }
 

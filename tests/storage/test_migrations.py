@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -15,11 +16,13 @@ from sqlalchemy.engine import Connection
 
 from lockgate.storage import Database, DatabaseUnavailable, Migration, head_revision, upgrade
 from lockgate.storage.engine import create_engine
+from lockgate.storage.migrate import alembic_config
 from lockgate.storage.tables import Base
 from lockgate.storage.urls import parse_database_url
 from tests.storage.raw import key_hash, query
 
-TABLES = {"alembic_version", "api_keys", "revision", "spend", "teams"}
+TABLES = {"alembic_version", "api_keys", "revision", "spend", "teams", "usage"}
+HEAD = "0002"
 
 
 async def _inspect(url: str) -> tuple[set[str], list[object]]:
@@ -38,9 +41,9 @@ async def _inspect(url: str) -> tuple[set[str], list[object]]:
 
 
 async def test_an_empty_database_gets_the_whole_schema(database_url: str) -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == HEAD
     async with await Database.open(database_url) as db:
-        assert db.migration == Migration(before=None, after="0001")
+        assert db.migration == Migration(before=None, after=HEAD)
         assert db.migration.changed
         assert await db.current_revision() == 0
     tables, differences = await _inspect(database_url)
@@ -49,25 +52,47 @@ async def test_an_empty_database_gets_the_whole_schema(database_url: str) -> Non
 
 
 async def test_running_migrations_again_changes_nothing_and_keeps_data(database_url: str) -> None:
-    assert await upgrade(database_url) == Migration(before=None, after="0001")
+    assert await upgrade(database_url) == Migration(before=None, after=HEAD)
     async with await Database.open(database_url) as db:
-        assert db.migration == Migration(before="0001", after="0001")
+        assert db.migration == Migration(before=HEAD, after=HEAD)
         assert not db.migration.changed
         await db.keys.create("kept", key_hash=key_hash(1), prefix="lg-kept")
-    assert await upgrade(database_url) == Migration(before="0001", after="0001")
+    assert await upgrade(database_url) == Migration(before=HEAD, after=HEAD)
     async with await Database.open(database_url) as db:
         assert [key.name for key in await db.keys.list()] == ["kept"]
         assert await db.current_revision() == 1
     assert await query(database_url, "SELECT id, value FROM revision") == [(1, 1)]
-    assert await query(database_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert await query(database_url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+
+
+async def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_keys(
+    database_url: str,
+) -> None:
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0001"))
+    finally:
+        await engine.dispose()
+    await query(
+        database_url,
+        "INSERT INTO teams (name, models, limits, metadata, created_at, updated_at) "
+        "VALUES ('old', '[]', '{}', '{}', '2025-01-01 00:00:00', '2025-01-01 00:00:00')",
+    )
+    async with await Database.open(database_url) as db:
+        assert db.migration == Migration(before="0001", after=HEAD)
+        assert [team.name for team in await db.teams.list()] == ["old"]
+    tables, differences = await _inspect(database_url)
+    assert tables == TABLES
+    assert differences == []
 
 
 async def test_many_tasks_opening_at_once_migrate_once(database_url: str) -> None:
     databases = await asyncio.gather(*(Database.open(database_url) for _ in range(8)))
     try:
         migrations = [database.migration for database in databases]
-        assert migrations.count(Migration(None, "0001")) == 1
-        assert migrations.count(Migration("0001", "0001")) == 7
+        assert migrations.count(Migration(None, HEAD)) == 1
+        assert migrations.count(Migration(HEAD, HEAD)) == 7
         await asyncio.gather(*(database.ping() for database in databases))
     finally:
         await asyncio.gather(*(database.close() for database in databases))
@@ -136,8 +161,8 @@ async def test_one_process_migrates_several_databases_at_once(
     try:
         for number, url in enumerate(urls):
             migrations = [database.migration for database in databases[number * 3 : number * 3 + 3]]
-            assert migrations.count(Migration(None, "0001")) == 1, url
-            assert migrations.count(Migration("0001", "0001")) == 2, url
+            assert migrations.count(Migration(None, HEAD)) == 1, url
+            assert migrations.count(Migration(HEAD, HEAD)) == 2, url
     finally:
         await asyncio.gather(*(database.close() for database in databases))
     for url in urls:
