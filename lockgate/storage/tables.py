@@ -124,14 +124,14 @@ class RevisionRow(Base):
 class UsageRow(Base):
     """The usage ledger: one row per request, keyed by its request id (writes are idempotent).
 
-    Indexed only by time and the caller's request id: reports scan a time range, and every index
-    more is a cost on the write a request causes.
+    Indexed only by time: reports scan a time range, and every index more is a cost on the write
+    each request causes.
     """
 
     __tablename__ = "usage"
 
     request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    client_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    client_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     endpoint: Mapped[str] = mapped_column(String(32))
     key_name: Mapped[str | None] = mapped_column(String(128), nullable=True)

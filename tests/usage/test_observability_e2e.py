@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.parser import text_string_to_metric_families
 
 from lockgate.simulate.server import RunningSimulator
-from tests.access.admin_helpers import USER, base_yaml, openai_client
+from tests.access.admin_helpers import USER, base_yaml, lockgate_serve, openai_client
 from tests.conftest import config_from_yaml, running_gateway
 from tests.telemetry.otlp_receiver import OtlpReceiver, ReceivedSpan
 
@@ -253,3 +254,28 @@ async def test_bodies_are_not_logged_by_default(capsys: pytest.CaptureFixture[st
     (line,) = access_lines(capsys)
     assert "request_body" not in line
     assert "response_body" not in line
+
+
+async def test_several_workers_report_their_sum(tmp_path: Path) -> None:
+    """`lockgate serve --workers 2`: whichever worker answers /metrics counts every worker's."""
+    config = tmp_path / "lockgate.yaml"
+    config.write_text(base_yaml(admin_key=False, database=f"sqlite:///{tmp_path / 'x.db'}"))
+    with lockgate_serve(config, "--workers", "2", log=tmp_path / "serve.log", workers=2) as (
+        url,
+        _,
+    ):
+        async with aiohttp.ClientSession() as session:
+            for _ in range(40):  # new connections: the kernel spreads them over the workers
+                async with session.post(
+                    f"{url}/v1/chat/completions",
+                    json={"model": "m-small", "messages": USER},
+                    headers={"connection": "close"},
+                ) as answer:
+                    assert answer.status == 200
+        await asyncio.sleep(1.5)  # each worker shares its numbers at least once a second
+        in_flight = set()
+        for _ in range(20):  # answered by one worker or the other: each sees all 40
+            samples = await scrape(url)
+            in_flight.add(value(samples, "lockgate_in_flight"))
+            assert value(samples, "lockgate_requests_total", model="m-small") == 40
+    assert in_flight == {0}

@@ -15,7 +15,7 @@ down_revision: str | None = "0001"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-INDEXED = ("client_request_id", "created_at")
+INDEXED = ("created_at",)
 
 
 def upgrade() -> None:
