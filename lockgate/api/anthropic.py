@@ -7,14 +7,13 @@ ones); the `anthropic-version` header is accepted and not needed.
 
 from __future__ import annotations
 
-from lockgate.api.http import DisconnectWatch, Request, Send
-from lockgate.api.replies import send_error, send_json, send_stream
+from lockgate.api.http import Request, Send
+from lockgate.api.replies import send_error, serve_chat
 from lockgate.auth.identity import Identifier
 from lockgate.clients.anthropic import in_band_error
 from lockgate.errors import GatewayError, anthropic_error
-from lockgate.pipeline import Gateway, StreamReply
-from lockgate.routing.facts import parse_tags
-from lockgate.usage.accounting import Accounting, client_left
+from lockgate.pipeline import Gateway
+from lockgate.usage.accounting import Accounting
 
 __all__ = ["AnthropicEndpoints"]
 
@@ -36,18 +35,16 @@ class AnthropicEndpoints:
 
     async def messages(self, request: Request, send: Send) -> None:
         try:
-            with self._accounting.track(request, "messages") as record:
-                principal = await self._identifier.identify(request)
-                record.identify(principal)
-                body = await request.body(self._limit)
-                async with DisconnectWatch(request.receive) as watch:
-                    tags = parse_tags(request.header(b"x-lockgate-tags"))
-                    reply = await self._gateway.messages(body, tags, principal, record)
-                    if isinstance(reply, StreamReply):
-                        await send_stream(send, reply, request.request_id, in_band_error, record)
-                    else:
-                        await send_json(send, reply, request.request_id)
-                client_left(watch, record)
+            await serve_chat(
+                request,
+                send,
+                "messages",
+                self._gateway.messages,
+                in_band_error,
+                self._identifier,
+                self._accounting,
+                self._limit,
+            )
         except GatewayError as error:
             status, error_body = anthropic_error(error)
             await send_error(send, error, request.request_id, status, error_body)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import orjson
 
 from lockgate.api.http import DisconnectWatch, Request, Send, send_response
-from lockgate.api.replies import send_json, send_stream
+from lockgate.api.replies import send_json, serve_chat
 from lockgate.auth.identity import Identifier
 from lockgate.errors import GatewayError, openai_error_body
-from lockgate.pipeline import Gateway, StreamReply
-from lockgate.routing.facts import parse_tags
+from lockgate.pipeline import Gateway
 from lockgate.usage.accounting import Accounting, client_left
 
 __all__ = ["OpenAIEndpoints"]
@@ -34,18 +33,16 @@ class OpenAIEndpoints:
         self._all_models_body = _model_list(models)
 
     async def chat_completions(self, request: Request, send: Send) -> None:
-        with self._accounting.track(request, "chat") as record:
-            principal = await self._identifier.identify(request)
-            record.identify(principal)
-            body = await request.body(self._limit)
-            async with DisconnectWatch(request.receive) as watch:
-                tags = parse_tags(request.header(b"x-lockgate-tags"))
-                reply = await self._gateway.chat(body, tags, principal, record)
-                if isinstance(reply, StreamReply):
-                    await send_stream(send, reply, request.request_id, _in_band_error, record)
-                else:
-                    await send_json(send, reply, request.request_id)
-            client_left(watch, record)
+        await serve_chat(
+            request,
+            send,
+            "chat",
+            self._gateway.chat,
+            _in_band_error,
+            self._identifier,
+            self._accounting,
+            self._limit,
+        )
 
     async def embeddings(self, request: Request, send: Send) -> None:
         with self._accounting.track(request, "embeddings") as record:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
-from lockgate.api.http import Send, send_response
+from lockgate.api.http import DisconnectWatch, Request, Send, send_response
+from lockgate.auth.identity import Identifier
+from lockgate.auth.policy import Principal
 from lockgate.errors import GatewayError, UpstreamServerError
 from lockgate.pipeline import JSONReply, StreamReply
-from lockgate.usage.record import UsageRecord
+from lockgate.routing.facts import parse_tags
+from lockgate.usage.accounting import Accounting, client_left
+from lockgate.usage.record import Endpoint, UsageRecord
 
-__all__ = ["send_error", "send_json", "send_stream"]
+ChatCall = Callable[
+    [bytes, Mapping[str, str], Principal, UsageRecord], Awaitable[JSONReply | StreamReply]
+]
+"""`Gateway.chat` or `Gateway.messages`."""
+
+__all__ = ["ChatCall", "send_error", "send_json", "send_stream", "serve_chat"]
 
 log = logging.getLogger("lockgate.api")
 
@@ -19,6 +28,31 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+async def serve_chat(
+    request: Request,
+    send: Send,
+    endpoint: Endpoint,
+    call: ChatCall,
+    in_band_error: Callable[[GatewayError], bytes],
+    identifier: Identifier,
+    accounting: Accounting,
+    max_body_bytes: int,
+) -> None:
+    """Identify, read, call the pipeline and send its answer (JSON or a stream), accounted."""
+    with accounting.track(request, endpoint) as record:
+        principal = await identifier.identify(request)
+        record.identify(principal)
+        body = await request.body(max_body_bytes)
+        async with DisconnectWatch(request.receive) as watch:
+            tags = parse_tags(request.header(b"x-lockgate-tags"))
+            reply = await call(body, tags, principal, record)
+            if isinstance(reply, StreamReply):
+                await send_stream(send, reply, request.request_id, in_band_error, record)
+            else:
+                await send_json(send, reply, request.request_id)
+        client_left(watch, record)
 
 
 async def send_json(send: Send, reply: JSONReply, request_id: bytes) -> None:
