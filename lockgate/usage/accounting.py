@@ -8,6 +8,7 @@ Everything here runs on the hot path, so it only appends and counts; the ledger 
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from lockgate.telemetry.tracing import Tracing
 
 __all__ = ["Accounting", "Tracked", "client_left"]
+
+log = logging.getLogger("lockgate.usage")
 
 CLIENT_CLOSED = 499
 """Status recorded for a client that went away before its answer was complete (as nginx does)."""
@@ -61,15 +64,18 @@ class Accounting:
 
     def finish(self, record: UsageRecord) -> None:
         record.end()
-        if self._ledger is not None:
-            self._ledger.add(record)
-        if self._metrics is not None:
-            self._metrics.request_finished()
-            self._metrics.observe(record)
-        if self._access_log is not None:
-            self._access_log.write(record)
-        if record.trace is not None:
-            record.trace.finish(record)
+        try:
+            if self._ledger is not None:
+                self._ledger.add(record)
+            if self._metrics is not None:
+                self._metrics.request_finished()
+                self._metrics.observe(record)
+            if self._access_log is not None:
+                self._access_log.write(record)
+            if record.trace is not None:
+                record.trace.finish(record)
+        except Exception:  # accounting must never turn an answered request into a failure
+            log.exception("accounting for request %s failed", record.request_id)
 
     def close(self) -> None:
         """Write what is buffered (the access log's last lines)."""

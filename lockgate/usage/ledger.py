@@ -134,7 +134,10 @@ class Ledger:
     async def _write_loop(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # never stop writing: the next round tries again
+                log.exception("writing usage records failed unexpectedly")
 
     async def _replay_loop(self) -> None:
         while True:
