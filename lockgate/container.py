@@ -45,6 +45,7 @@ from lockgate.transport.client import UpstreamClient
 from lockgate.usage.accounting import Accounting
 from lockgate.usage.journal import Journal
 from lockgate.usage.ledger import Ledger
+from lockgate.usage.prices import default_table
 from lockgate.usage.spend_writer import SpendWriter
 
 if TYPE_CHECKING:
@@ -309,10 +310,15 @@ def _warnings(config: GatewayConfig, identifier: Identifier) -> list[str]:
         )
     budgets = any(team.budget for team in config.teams) or any(key.budget for key in config.keys)
     if budgets:
+        table = default_table()
         unpriced = [
             model.name
             for model in config.models
-            if model.price is None and any(target.price is None for target in model.targets)
+            if model.price is None
+            and any(
+                target.price is None and table.lookup(target.model) is None
+                for target in model.targets
+            )
         ]
         if unpriced:
             warnings.append(

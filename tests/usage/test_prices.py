@@ -7,6 +7,7 @@ import math
 from datetime import date
 from importlib import resources
 
+import aiohttp
 import pytest
 
 from lockgate.config.models import Price
@@ -14,7 +15,7 @@ from lockgate.providers.registry import build_adapter
 from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router
 from lockgate.usage.prices import PriceTable, cost_micros, default_table
-from tests.conftest import config_from_yaml
+from tests.conftest import config_from_yaml, running_gateway
 
 TABLE = default_table()
 
@@ -320,3 +321,21 @@ def test_a_router_can_be_given_its_own_table() -> None:
     table = PriceTable({"gpt-4o": Price(input=9, output=9)})
     router = _router("models: [{name: m, targets: [{provider: oa, model: gpt-4o}]}]", table)
     assert router.resolve("m").targets[0].price == Price(input=9, output=9)
+
+
+async def test_the_unpriced_budget_warning_counts_the_table_as_a_price() -> None:
+    yaml = """
+providers: [{name: sim, type: simulator}]
+teams: [{name: web, budget: {usd: 10, period: month}}]
+models:
+  - {name: known, targets: [{provider: sim, model: gpt-4o-mini}]}
+  - {name: unknown, targets: [{provider: sim, model: sim-small}]}
+"""
+    async with (
+        running_gateway(config_from_yaml(yaml)) as url,
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/readyz") as answer,
+    ):
+        warnings = (await answer.json())["warnings"]
+    (unpriced,) = [warning for warning in warnings if "have no price" in warning]
+    assert unpriced.endswith(": unknown")
