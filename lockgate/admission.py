@@ -129,23 +129,17 @@ class Ticket:
     ) -> None:
         self._admission = admission
         # Nothing to settle when no token count needs correcting, no slot needs freeing and
-        # no budget is held: then the request costs no task and no second look at the answer.
+        # no budget is held: then settling the request costs no task.
         self._grant = grant if grant is not None and grant.needs_settling else None
         self._reservation = reservation
         self._done = admission is None or (self._grant is None and reservation is None)
         self.headers: Headers = grant.headers if grant is not None else []
 
-    @property
-    def needs_usage(self) -> bool:
-        """Whether `settle` will use the usage it is given."""
-        return not self._done
-
-    def settle(self, usage: Usage, price: Price | None) -> None:
-        """The call is over and used `usage` on a target priced `price`."""
+    def settle(self, usage: Usage, micros: int) -> None:
+        """The call is over: it used `usage`, costing `micros` micro-USD."""
         if self._done or self._admission is None:
             return
         self._done = True
-        micros = cost_micros(price, usage.input_tokens, usage.output_tokens, usage.cached_tokens)
         self._admission.spawn(
             self._admission._settle(self._grant, self._reservation, usage.total, micros)
         )

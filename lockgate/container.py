@@ -45,7 +45,6 @@ from lockgate.transport.client import UpstreamClient
 from lockgate.usage.accounting import Accounting
 from lockgate.usage.journal import Journal
 from lockgate.usage.ledger import Ledger
-from lockgate.usage.prices import default_table
 from lockgate.usage.spend_writer import SpendWriter
 
 if TYPE_CHECKING:
@@ -234,7 +233,7 @@ class Container:
             _access_log(config) if observability.access_log else None,
             services.tracing,
         )
-        warnings = _warnings(config, identifier)
+        warnings = _warnings(config, identifier, router)
         for warning in warnings:
             log.warning("%s", warning)
         container = cls(
@@ -294,7 +293,7 @@ async def load_directory(config: GatewayConfig, database: Database) -> Directory
     return Directory(config.keys, config.teams, stored_keys, stored_teams)
 
 
-def _warnings(config: GatewayConfig, identifier: Identifier) -> list[str]:
+def _warnings(config: GatewayConfig, identifier: Identifier, router: Router) -> list[str]:
     warnings = []
     if identifier.open:
         warnings.append(
@@ -310,15 +309,10 @@ def _warnings(config: GatewayConfig, identifier: Identifier) -> list[str]:
         )
     budgets = any(team.budget for team in config.teams) or any(key.budget for key in config.keys)
     if budgets:
-        table = default_table()
         unpriced = [
             model.name
             for model in config.models
-            if model.price is None
-            and any(
-                target.price is None and table.lookup(target.model) is None
-                for target in model.targets
-            )
+            if any(router.price(model, target, target.model) is None for target in model.targets)
         ]
         if unpriced:
             warnings.append(

@@ -540,8 +540,7 @@ def _asked_for_usage(raw: Mapping[str, Any]) -> bool:
 
 
 def _settle(record: UsageRecord, ticket: Ticket, usage: Usage, price: Price | None) -> None:
-    """Settle the admission and put the usage and its cost on the record."""
-    ticket.settle(usage, price)
+    """Put the usage and its cost on the record, and settle the admission with them."""
     record.input_tokens = usage.input_tokens
     record.output_tokens = usage.output_tokens
     record.cached_tokens = usage.cached_tokens
@@ -549,6 +548,7 @@ def _settle(record: UsageRecord, ticket: Ticket, usage: Usage, price: Price | No
     record.cost_micros = cost_micros(
         price, usage.input_tokens, usage.output_tokens, usage.cached_tokens
     )
+    ticket.settle(usage, record.cost_micros)
 
 
 def _add_limit_headers(error: GatewayError, ticket: Ticket) -> None:

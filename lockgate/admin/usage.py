@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from lockgate.admin.routes import Running, require_admin
 from lockgate.admin.schemas import UsageGroup, UsageNumbers, UsageReportView
-from lockgate.storage.usage_report import Grouping, parse_since, summarize, total
+from lockgate.storage.usage_report import Grouping, parse_since, total
 
 __all__ = ["router"]
 
@@ -42,8 +42,7 @@ async def usage_report(
     end = _moment("until", until, now) if until else None
     if end is not None and end <= start:
         raise HTTPException(422, f"until {until!r} is not after since {since or '7d'!r}")
-    rows = await summarize(
-        services.database,
+    rows = await services.database.usage_report.summarize(
         by,
         start,
         end,

@@ -104,7 +104,7 @@ def usage(
     ] = None,
 ) -> None:
     """Usage and cost from the ledger, grouped by key, team, model, provider, prompt or day."""
-    from lockgate.storage.usage_report import summarize, total
+    from lockgate.storage.usage_report import total
 
     now = datetime.now(UTC).replace(microsecond=0)
     start = _moment(since, "--since", now)
@@ -124,7 +124,9 @@ def usage(
         from lockgate.storage import Database
 
         async with await Database.open(url) as db:
-            return await summarize(db, grouping, start, end, team=team, key=key, model=model)
+            return await db.usage_report.summarize(
+                grouping, start, end, team=team, key=key, model=model
+            )
 
     rows = run(fetch())
     if output is Format.json:

@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lockgate.config.models import ModelConfig, Price, RuleConfig
+from lockgate.config.models import ModelConfig, Price, RuleConfig, TargetConfig
 from lockgate.errors import ModelNotFound
 from lockgate.providers.base import ProviderAdapter
 from lockgate.routing.facts import RequestFacts, matches
@@ -163,18 +163,21 @@ class Router:
                 return route
         raise ModelNotFound(name)
 
+    def price(self, model: ModelConfig, target: TargetConfig, upstream: str) -> Price | None:
+        """The price of `target` of `model` when it calls `upstream` (see the class docstring)."""
+        return target.price or model.price or self._prices.lookup(upstream)
+
     def _route(self, model: ModelConfig, name: str, matched: str) -> Route:
         targets = []
         for target in model.targets:
             upstream = target.model.replace("*", matched)
-            price = target.price or model.price or self._prices.lookup(upstream)
             targets.append(
                 Target(
                     self._adapters[target.provider],
                     upstream,
                     target.weight,
                     target.context_window,
-                    price,
+                    self.price(model, target, upstream),
                 )
             )
         return Route(

@@ -15,6 +15,7 @@ Lockgate stays readable by the next even if columns are added.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -124,13 +125,13 @@ def _json(tags: Mapping[str, str] | None) -> str:
     return orjson.dumps(tags).decode() if tags else "{}"
 
 
-_second: list[Any] = [-1, ""]
-"""The last whole second formatted: most rows of a batch share it."""
+@functools.lru_cache(maxsize=4)
+def _utc_second(whole: int) -> str:
+    """Most rows of a batch share their second: formatted once."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
 
 
 def _sqlite_time(epoch_s: float) -> str:
     """The text SQLAlchemy's DateTime keeps in SQLite (naive; UTC by this schema's convention)."""
     whole = int(epoch_s)
-    if _second[0] != whole:
-        _second[:] = [whole, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int((epoch_s - whole) * 1_000_000):06d}"
+    return f"{_utc_second(whole)}.{int((epoch_s - whole) * 1_000_000):06d}"

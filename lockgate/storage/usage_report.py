@@ -11,16 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, String, case, func, literal_column, select
 
 from lockgate.storage.engine import Transactions
 from lockgate.storage.tables import UsageRow
 from lockgate.storage.urls import Backend
-
-if TYPE_CHECKING:
-    from lockgate.storage.database import Database
 
 __all__ = [
     "GROUPINGS",
@@ -29,7 +26,6 @@ __all__ = [
     "UsageReport",
     "UsageSummary",
     "parse_since",
-    "summarize",
     "total",
 ]
 
@@ -211,20 +207,6 @@ class UsageReport:
         async with self._tx.read() as session:
             result = await session.execute(query)
             return [_summary(row, len(groups)) for row in result.all()]
-
-
-async def summarize(
-    db: Database,
-    by: Grouping,
-    since: datetime | None,
-    until: datetime | None = None,
-    team: str | None = None,
-    key: str | None = None,
-    model: str | None = None,
-) -> list[UsageSummary]:
-    """`UsageReport.summarize` on the database `db`."""
-    report = db.usage_report
-    return await report.summarize(by, since, until, team=team, key=key, model=model)
 
 
 def _group_expressions(by: Grouping, backend: Backend) -> list[ColumnElement[Any]]:

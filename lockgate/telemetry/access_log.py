@@ -9,6 +9,7 @@ go through `logging` (see `logging.py`) in the same format.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from typing import Any, TextIO
@@ -109,15 +110,15 @@ def access_fields(record: UsageRecord) -> dict[str, Any]:
     return fields
 
 
-_second: list[object] = [-1, ""]
-"""The last whole second formatted, and its text: most lines share one with the line before."""
+@functools.lru_cache(maxsize=4)
+def _utc_second(whole: int) -> str:
+    """Most lines share their second with the line before: formatted once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def _timestamp(epoch_s: float) -> str:
     whole = int(epoch_s)
-    if _second[0] != whole:
-        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int((epoch_s - whole) * 1000):03d}Z"
+    return f"{_utc_second(whole)}.{int((epoch_s - whole) * 1000):03d}Z"
 
 
 _TEXT_FIELDS = (

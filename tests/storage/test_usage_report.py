@@ -19,10 +19,8 @@ from lockgate.storage import Database
 from lockgate.storage.usage import as_row, from_row, usage_values
 from lockgate.storage.usage_report import (
     GROUPINGS,
-    UsageReport,
     UsageSummary,
     parse_since,
-    summarize,
     total,
 )
 from lockgate.usage.record import UsageRecord
@@ -217,13 +215,13 @@ async def filled(db: Database) -> Database:
 
 @pytest.mark.parametrize("by", GROUPINGS)
 async def test_every_grouping_sums_its_groups(filled: Database, by: Any) -> None:
-    rows = await summarize(filled, by, None)
+    rows = await filled.usage_report.summarize(by, None)
     assert report(rows, by) == EXPECTED[by]
     assert flat(total(rows)) == EVERYTHING
 
 
 async def test_a_summary_names_its_group_values(filled: Database) -> None:
-    (first, *_) = await summarize(filled, "prompt", None)
+    (first, *_) = await filled.usage_report.summarize("prompt", None)
     assert first.as_dict("prompt") == {
         "prompt": None,
         "prompt_version": None,
@@ -246,22 +244,24 @@ async def test_a_summary_names_its_group_values(filled: Database) -> None:
 
 async def test_since_is_inclusive_and_until_exclusive(filled: Database) -> None:
     since, until = at("2025-03-11T00:00:30"), at("2025-03-12T08:00:00")
-    rows = await summarize(filled, "day", since, until)
+    rows = await filled.usage_report.summarize("day", since, until)
     assert [(row.group, row.requests) for row in rows] == [(("2025-03-11",), 2)]
-    rows = await summarize(filled, "team", since)
+    rows = await filled.usage_report.summarize("team", since)
     assert [(row.group, row.requests) for row in rows] == [(("t2",), 3)]
-    rows = await summarize(filled, "team", None, at("2025-03-10T10:00:00.000001"))
+    rows = await filled.usage_report.summarize("team", None, at("2025-03-10T10:00:00.000001"))
     assert [(row.group, row.requests) for row in rows] == [(("t1",), 1)]
     # A time in another zone is the same instant.
     east = since.astimezone(timezone(timedelta(hours=5)))
-    assert await summarize(filled, "day", east, until) == await summarize(
-        filled, "day", since, until
-    )
-    assert await summarize(filled, "model", at("2025-04-01T00:00:00")) == []
+    assert await filled.usage_report.summarize(
+        "day", east, until
+    ) == await filled.usage_report.summarize("day", since, until)
+    assert await filled.usage_report.summarize("model", at("2025-04-01T00:00:00")) == []
 
 
 async def test_day_buckets_split_at_midnight_utc(filled: Database) -> None:
-    rows = await summarize(filled, "day", at("2025-03-10T23:00:00"), at("2025-03-11T01:00:00"))
+    rows = await filled.usage_report.summarize(
+        "day", at("2025-03-10T23:00:00"), at("2025-03-11T01:00:00")
+    )
     assert [(row.group, row.requests, row.cost_usd_micros) for row in rows] == [
         (("2025-03-10",), 1, 3000),
         (("2025-03-11",), 1, 0),
@@ -269,13 +269,13 @@ async def test_day_buckets_split_at_midnight_utc(filled: Database) -> None:
 
 
 async def test_filters_narrow_the_requests(filled: Database) -> None:
-    rows = await summarize(filled, "model", None, team="t2")
+    rows = await filled.usage_report.summarize("model", None, team="t2")
     assert [(row.group, row.requests, row.cost_usd_micros) for row in rows] == [(("m1",), 3, 1200)]
-    rows = await summarize(filled, "day", None, key="alice")
+    rows = await filled.usage_report.summarize("day", None, key="alice")
     assert [(row.group, row.requests) for row in rows] == [(("2025-03-10",), 2)]
-    rows = await summarize(filled, "team", None, model="m1", key="bob")
+    rows = await filled.usage_report.summarize("team", None, model="m1", key="bob")
     assert [(row.group, row.requests, row.errors) for row in rows] == [(("t2",), 2, 1)]
-    assert await summarize(filled, "team", None, team="nobody") == []
+    assert await filled.usage_report.summarize("team", None, team="nobody") == []
 
 
 async def test_a_replayed_request_id_is_counted_once(filled: Database) -> None:
@@ -283,18 +283,18 @@ async def test_a_replayed_request_id_is_counted_once(filled: Database) -> None:
     replay[0] = from_row({**as_row(replay[0]), "cost_usd_micros": 999_999, "input_tokens": 1})
     await filled.usage.insert(replay)
     await filled.usage.insert(ledger())
-    rows = await summarize(filled, "team", None)
+    rows = await filled.usage_report.summarize("team", None)
     assert report(rows, "team") == EXPECTED["team"]
 
 
 async def test_an_empty_ledger_reports_nothing(db: Database) -> None:
-    assert await summarize(db, "day", None) == []
+    assert await db.usage_report.summarize("day", None) == []
     assert flat(total([])) == numbers(0, 0, (0, 0, 0), 0, 0, 0, (0, 0), None)
 
 
 async def test_an_unknown_grouping_is_refused(db: Database) -> None:
     with pytest.raises(ValueError, match="cannot group usage by 'bogus': expected one of key,"):
-        await UsageReport(db._tx).summarize("bogus")  # type: ignore[arg-type]
+        await db.usage_report.summarize("bogus")  # type: ignore[arg-type]
 
 
 async def test_days_are_utc_whatever_the_postgres_time_zone(postgres_url: str) -> None:
@@ -308,7 +308,7 @@ async def test_days_are_utc_whatever_the_postgres_time_zone(postgres_url: str) -
         )
     async with await Database.open(postgres_url) as db:
         await db.usage.insert(ledger())
-        rows = await summarize(db, "day", None)
+        rows = await db.usage_report.summarize("day", None)
     assert [row.group for row in rows] == [("2025-03-10",), ("2025-03-11",), ("2025-03-12",)]
 
 
