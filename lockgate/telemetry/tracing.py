@@ -99,7 +99,13 @@ class Tracing:
             start_time=anchor_ns,
         )
         return RequestTrace(
-            self._tracer, span, set_span_in_context(span), operation, anchor_ns, anchor
+            self._tracer,
+            self._propagator,
+            span,
+            set_span_in_context(span),
+            operation,
+            anchor_ns,
+            anchor,
         )
 
     def shutdown(self) -> None:
@@ -127,6 +133,7 @@ class RequestTrace:
         "_context",
         "_finished",
         "_operation",
+        "_propagator",
         "_recording",
         "_span",
         "_tracer",
@@ -135,6 +142,7 @@ class RequestTrace:
     def __init__(
         self,
         tracer: Tracer,
+        propagator: TraceContextTextMapPropagator,
         span: Span,
         context: Context,
         operation: str,
@@ -142,6 +150,7 @@ class RequestTrace:
         anchor: float,
     ) -> None:
         self._tracer = tracer
+        self._propagator = propagator
         self._span = span
         self._context = context
         self._operation = operation
@@ -172,7 +181,7 @@ class RequestTrace:
 
     def attempt(self, provider: str, model: str) -> AttemptTrace:
         """Start the CLIENT span of one upstream call (`{operation} {model}`), now."""
-        from opentelemetry.trace import SpanKind
+        from opentelemetry.trace import SpanKind, set_span_in_context
 
         attributes: dict[str, str] | None = None
         if self._recording:
@@ -187,7 +196,9 @@ class RequestTrace:
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
-        return AttemptTrace(span)
+        headers: dict[str, str] = {}  # nothing for an invalid context (OTEL_SDK_DISABLED=true)
+        self._propagator.inject(headers, context=set_span_in_context(span))
+        return AttemptTrace(span, headers)
 
     def finish(self, record: UsageRecord) -> None:
         """Describe the request from its usage record and end the span when the record ended."""
@@ -216,18 +227,10 @@ class AttemptTrace:
 
     __slots__ = ("_ended", "_span", "headers")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, headers: dict[str, str]) -> None:
         self._span = span
         self._ended = False
-        self.headers: dict[str, str] = {}
-        context = span.get_span_context()
-        if not context.is_valid:  # OTEL_SDK_DISABLED=true: no ids to send
-            return
-        self.headers["traceparent"] = (
-            f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-        )
-        if context.trace_state:
-            self.headers["tracestate"] = context.trace_state.to_header()
+        self.headers = headers
 
     def end(self, status: int | None = None, error: str | None = None) -> None:
         """End the call: `status` is the upstream's HTTP status (None: no answer, e.g. a timeout);
