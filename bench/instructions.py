@@ -24,14 +24,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import LOAD_CPU, LOCKGATE, ROOT, free_port, gateway_config, lua_script
+from run import (
+    LOAD_CPU,
+    LOCKGATE,
+    ROOT,
+    SCENARIOS,
+    Scenario,
+    free_port,
+    gateway_config,
+    lua_script,
+)
+
+KINDS = {
+    "json": "json c64",
+    "stream": "stream c64",
+    "4kb": "json c64, 4 KB prompt, no-store",
+}
+"""Short names of the `bench/run.py` scenarios whose requests are counted."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default="core,counted,bare")
     parser.add_argument("--seconds", type=int, default=30, help="of wrk load per run")
+    parser.add_argument("--kinds", default="json,stream", help=f"of {', '.join(KINDS)}")
     args = parser.parse_args()
+    scenarios = {s.name: s for s in SCENARIOS}
+    kinds = [(kind, scenarios[KINDS[kind]]) for kind in args.kinds.split(",")]
     with tempfile.TemporaryDirectory(prefix="lockgate-instructions-") as tmp:
         workdir = Path(tmp)
         sim_port = free_port()
@@ -45,9 +64,8 @@ def main() -> None:
                 config = workdir / f"{variant}.yaml"
                 config.write_text(gateway_config(sim_port, variant, workdir, ""))
                 baseline, _ = run(workdir, config, variant, None, 0)
-                for stream in (False, True):
-                    total, served = run(workdir, config, variant, stream, args.seconds)
-                    kind = "stream" if stream else "json"
+                for kind, scenario in kinds:
+                    total, served = run(workdir, config, variant, scenario, args.seconds)
                     per_request = (total - baseline) / served
                     print(
                         f"{variant:8} {kind:6} {per_request / 1000:7.0f}k instructions/request "
@@ -60,7 +78,7 @@ def main() -> None:
 
 
 def run(
-    workdir: Path, config: Path, variant: str, stream: bool | None, seconds: int
+    workdir: Path, config: Path, variant: str, scenario: Scenario | None, seconds: int
 ) -> tuple[int, int]:
     """Instructions the gateway executed from start to stop, and the requests it served."""
     for old in workdir.glob(f"{variant}.db*"):
@@ -96,8 +114,8 @@ def run(
                 raise SystemExit("the gateway did not start under valgrind") from None
             time.sleep(0.5)
     served = 0
-    if stream is not None:
-        script = lua_script(workdir, "bench", stream)
+    if scenario is not None:
+        script = lua_script(workdir, "bench", scenario)
         result = subprocess.run(
             [
                 "taskset",

@@ -35,6 +35,13 @@ CHAT = {
 }
 
 
+PROMPT_4KB = (
+    "Since the update yesterday our dashboard shows an error whenever I export the monthly "
+    "usage report. Clearing the cache and another browser changed nothing; it worked last "
+    "Tuesday. Could you look into it and tell me whether there is a workaround? "
+) * 20
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -42,12 +49,25 @@ class Scenario:
     connections: int
     direct_model: str
     gateway_model: str
+    prompt: str | None = None
+    """The user message instead of `CHAT`'s."""
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 SCENARIOS = [
     Scenario("json c64", False, 64, "sim-small", "bench"),
     Scenario("json c64, 3 targets", False, 64, "sim-small", "bench-3"),
     Scenario("stream c64", True, 64, "sim-small", "bench"),
+    Scenario(
+        "json c64, 4 KB prompt, no-store",
+        False,
+        64,
+        "sim-small",
+        "bench",
+        PROMPT_4KB[:4096],
+        # Looked up in the cache (a miss) and guarded on every request, never kept.
+        (("x-lockgate-cache", "no-store"),),
+    ),
     Scenario("json c1", False, 1, "sim-small", "bench"),
     Scenario("json c1, anthropic target", False, 1, "sim-small", "bench-anthropic"),
     Scenario("stream c1", True, 1, "sim-small", "bench"),
@@ -85,10 +105,17 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
 
 
 BENCH_KEY_HASH = "sha256:" + hashlib.sha256(b"bench-key").hexdigest()
-VARIANTS = ("core", "counted", "bare", "memory", "redis")
+VARIANTS = ("core", "counted", "bare", "memory", "redis", "protected", "cached")
 """`core`: no usage ledger, metrics or access log, to show what those cost; `counted`: ledger and
 metrics on, access log off; `bare`: the defaults (all three on), open access; `memory` and
-`redis`: the defaults plus an API key with a rate limit, counted in memory or in Redis."""
+`redis`: the defaults plus an API key with a rate limit, counted in memory or in Redis;
+`protected`: the defaults plus input and output guardrails (secrets and PII) and the memory
+cache; `cached`: the defaults plus the memory cache, so every repeated request is a hit."""
+
+GUARDRAILS = """guardrails:
+  input: [{type: secrets, action: block}, {type: pii, action: redact}]
+  output: [{type: pii, action: redact}]
+"""
 
 
 def gateway_config(sim_port: int, variant: str, workdir: Path, redis_url: str) -> str:
@@ -105,9 +132,14 @@ def gateway_config(sim_port: int, variant: str, workdir: Path, redis_url: str) -
         "core": "access_log: false, metrics: false, ",
         "counted": "access_log: false, ",
     }.get(variant, "")
+    protection = ""
+    if variant in ("protected", "cached"):
+        protection = "cache: {backend: memory}\n"
+    if variant == "protected":
+        protection += GUARDRAILS
     return f"""
 storage: {{database: "sqlite:///{workdir}/{variant}.db"{redis}{ledger}}}
-{access}
+{access}{protection}
 providers:
   - {{name: sim, type: openai, base_url: "http://127.0.0.1:{sim_port}/v1", api_key: bench-key}}
   - {{name: claude, type: anthropic, base_url: "http://127.0.0.1:{sim_port}", api_key: bench-key}}
@@ -127,14 +159,21 @@ observability: {{{observability}log_level: warning}}
 """
 
 
-def lua_script(directory: Path, model: str, stream: bool) -> Path:
-    body = json.dumps({"model": model, **CHAT, "stream": stream})
-    path = directory / f"{abs(hash((model, stream)))}.lua"
+def lua_script(directory: Path, model: str, scenario: Scenario) -> Path:
+    chat = CHAT
+    if scenario.prompt is not None:
+        chat = {**CHAT, "messages": [{"role": "user", "content": scenario.prompt}]}
+    body = json.dumps({"model": model, **chat, "stream": scenario.stream})
+    path = directory / f"{abs(hash((model, scenario)))}.lua"
+    headers = "".join(
+        f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
+        for name, value in scenario.headers
+    )
     path.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["Authorization"] = "Bearer bench-key"\n'
-        f"wrk.body = {json.dumps(body)}\n"
+        f"{headers}wrk.body = {json.dumps(body)}\n"
     )
     return path
 
@@ -304,7 +343,7 @@ def measure(
     gateway_pid: int | None = None,
 ) -> Result:
     """One wrk run after a one-second warm-up; with the gateway's CPU share when given its pid."""
-    script = lua_script(workdir, model, scenario.stream)
+    script = lua_script(workdir, model, scenario)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     run_wrk(url, script, scenario.connections, 1)  # warm-up
     if gateway_pid is None:

@@ -25,7 +25,11 @@ from lockgate.api.metrics import MetricsEndpoint
 from lockgate.api.openai import OpenAIEndpoints
 from lockgate.auth.directory import Directory, KeyRecord, TeamRecord
 from lockgate.auth.identity import Identifier
-from lockgate.config.models import GatewayConfig
+from lockgate.cache.responses import ResponseCache
+from lockgate.cache.semantic import SemanticCache, VectorIndex
+from lockgate.cache.stores import CacheStore, MemoryStore, RedisStore
+from lockgate.cache.vectors import MemoryVectorIndex, RedisVectorIndex
+from lockgate.config.models import CacheConfig, GatewayConfig
 from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, build_limiters
 from lockgate.pipeline import Gateway
 from lockgate.providers.base import ProviderAdapter
@@ -79,6 +83,10 @@ class Services:
     redis_prefix: str
     cooldowns: SharedCooldowns | None
     """Cooldowns shared with other instances (with Redis only); each Container's book attaches."""
+    cache: CacheStore | None = None
+    """Made when a config first turns the cache on; kept across reloads (backend: restart)."""
+    vectors: dict[int, VectorIndex] = field(default_factory=dict)
+    """The semantic cache's vector indexes, by dimensions (kept across reloads too)."""
 
     @classmethod
     async def start(cls, config: GatewayConfig) -> Services:
@@ -134,6 +142,27 @@ class Services:
         )
         return services
 
+    def cache_store(self, config: CacheConfig) -> CacheStore:
+        if self.cache is None:
+            use_redis = config.backend == "redis" or (
+                config.backend == "auto" and self.redis is not None
+            )
+            if use_redis and self.redis is not None:
+                self.cache = RedisStore(self.redis, self.redis_prefix)
+            else:
+                self.cache = MemoryStore(config.max_bytes)
+        return self.cache
+
+    def vector_index(self, dimensions: int, max_entries: int) -> VectorIndex:
+        index = self.vectors.get(dimensions)
+        if index is None:
+            if isinstance(self.cache, RedisStore) and self.redis is not None:
+                index = RedisVectorIndex(self.redis, self.redis_prefix, max_entries, dimensions)
+            else:
+                index = MemoryVectorIndex(max_entries, dimensions)
+            self.vectors[dimensions] = index
+        return index
+
     def replace_alerts(self, config: GatewayConfig) -> None:
         self.alerts = AlertSender(config.alerts, self.session)
 
@@ -161,6 +190,8 @@ class Services:
             await asyncio.to_thread(self.tracing.shutdown)  # flushes: blocks for up to 5 s
         self.metrics.close()
         await self.alerts.close()
+        if self.cache is not None:
+            await self.cache.close()
         await self.limiter.close()
         await self.ledger.close()
         await self.client.close()
@@ -188,6 +219,7 @@ class Container:
     accounting: Accounting
     warnings: list[str]
     simulators: list[RunningSimulator] = field(default_factory=list)
+    cache: ResponseCache | None = None
     active: int = 0
     """Requests in flight on this container; a replaced one closes when this reaches 0."""
     retired: bool = False
@@ -225,7 +257,8 @@ class Container:
         if services.cooldowns is not None:
             await services.cooldowns.attach(health)
         router = Router(config.models, adapters, health)
-        gateway = Gateway(config, router, health, services.client, services.admission)
+        cache = _response_cache(config, services)
+        gateway = Gateway(config, router, health, services.client, services.admission, cache)
         observability = config.observability
         accounting = Accounting(
             services.usage if config.storage.ledger else None,
@@ -253,15 +286,35 @@ class Container:
             accounting=accounting,
             warnings=warnings,
             simulators=simulators,
+            cache=cache,
         )
         return container
 
     async def close(self) -> None:
         self.accounting.close()
+        if self.cache is not None:
+            await self.cache.close()
         if self.oidc is not None:
             await self.oidc.close()
         for simulator in self.simulators:
             await simulator.close()
+
+
+def _response_cache(config: GatewayConfig, services: Services) -> ResponseCache | None:
+    settings = config.cache
+    if settings is None or not settings.enabled:
+        return None
+    semantic = None
+    if settings.semantic.enabled and settings.semantic.embeddings:
+        max_entries = settings.semantic.max_entries
+
+        def index_for(dimensions: int) -> VectorIndex:
+            return services.vector_index(dimensions, max_entries)
+
+        semantic = SemanticCache(
+            settings.semantic.embeddings, settings.semantic.threshold, index_for
+        )
+    return ResponseCache(settings, config.models, services.cache_store(settings), semantic)
 
 
 def _access_log(config: GatewayConfig) -> AccessLog:

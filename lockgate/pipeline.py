@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
 
 from lockgate.admission import FREE, Admission, Ticket
 from lockgate.auth.policy import Principal
+from lockgate.cache.responses import CachePlan, Hit, ResponseCache
 from lockgate.clients.anthropic import (
     MessageStreamTranslator,
     NativeStreamWatch,
@@ -27,8 +29,19 @@ from lockgate.clients.anthropic import (
 from lockgate.clients.anthropic.schema import MessagesRequest
 from lockgate.config.models import GatewayConfig, Price
 from lockgate.errors import BadRequest, GatewayError, UpstreamServerError, UpstreamTimeout
-from lockgate.providers.base import NativeMessages, StreamParser, UpstreamRequest
+from lockgate.finishing import Finishing, Form
+from lockgate.guard.checks import Guard
+from lockgate.guard.policies import Guards
+from lockgate.guard.text import Found, Redactions
+from lockgate.options import RequestOptions
+from lockgate.providers.base import (
+    LocalEmbeddings,
+    NativeMessages,
+    StreamParser,
+    UpstreamRequest,
+)
 from lockgate.redact import SecretScrubber, config_secrets
+from lockgate.reply import Headers, JSONReply, StreamReply
 from lockgate.routing.attempts import Attempted, AttemptRunner
 from lockgate.routing.facts import RequestFacts
 from lockgate.routing.health import HealthBook
@@ -41,36 +54,15 @@ from lockgate.transport.first_content import carries_content, until_content
 from lockgate.transport.propagation import PROPAGATION
 from lockgate.usage.prices import cost_micros
 from lockgate.usage.record import UsageRecord
-from lockgate.usage.reported import Format, StreamMeter, Usage, hide_usage, usage_from_body
+from lockgate.usage.reported import Format, StreamMeter, Usage, usage_from_body
 
 if TYPE_CHECKING:
     from lockgate.telemetry.tracing import RequestTrace
 
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
-Headers = list[tuple[bytes, bytes]]
 R = TypeVar("R", bound="JSONReply | StreamReply")
-
-
-@dataclass(slots=True)
-class JSONReply:
-    body: bytes
-    headers: Headers = field(default_factory=list)
-    status: int = 200
-
-
-@dataclass(slots=True)
-class StreamReply:
-    """A stream whose first content already arrived; `events` yields the rest.
-
-    `events` raises `GatewayError` when the stream fails after it started; the client-format
-    layer turns that into an in-band error event, so a failed stream never looks complete.
-    """
-
-    first: list[bytes]
-    events: AsyncIterator[bytes]
-    close: Callable[[], None]
-    headers: Headers = field(default_factory=list)
+NO_USAGE = Usage(0, 0)
 
 
 class Gateway:
@@ -83,8 +75,11 @@ class Gateway:
         health: HealthBook,
         client: UpstreamClient,
         admission: Admission,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._router = router
+        self._cache = cache
+        self._guards = Guards(config)
         self._admission = admission
         self._health = health
         self._client = client
@@ -96,28 +91,36 @@ class Gateway:
         self._log_bodies = config.observability.log_bodies and config.observability.access_log
 
     async def chat(
-        self, body: bytes, tags: Mapping[str, str], principal: Principal, record: UsageRecord
+        self, body: bytes, options: RequestOptions, principal: Principal, record: UsageRecord
     ) -> JSONReply | StreamReply:
         if self._log_bodies:
             record.request_body = body
         raw = decode_object(body)
         request = validate(raw, ChatCompletionRequest)
         self._check_messages(request)
-        facts = RequestFacts(request, tags)
-        _describe(record, request.model, facts.stream, tags)
+        guard, redactions = self._guard_input(principal, raw, record)
+        facts = RequestFacts(request, options.tags)
+        _describe(record, request.model, facts.stream, options.tags)
         ticket = await self._admit(principal, request, facts, record)
+        hide = facts.stream and not _asked_for_usage(raw)
+        plan = self._plan(principal, "openai", raw, request.model, options)
+        finishing = self._finishing("openai", guard, redactions, plan, hide, record)
+        if plan is not None and plan.lookup:
+            hit = await self._lookup(plan)
+            if hit is not None:
+                assert finishing is not None
+                return _from_cache(hit, finishing, facts.stream, not hide, ticket, record)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
             return await self._chat_attempt(target, raw, facts.stream, timeout_s, deadline)
 
-        hide = facts.stream and not _asked_for_usage(raw)
         return await self._run(
-            request.model, facts, attempt, deadline, ticket, record, "openai", hide
+            request.model, facts, attempt, deadline, ticket, record, "openai", finishing, plan
         )
 
     async def messages(
-        self, body: bytes, tags: Mapping[str, str], principal: Principal, record: UsageRecord
+        self, body: bytes, options: RequestOptions, principal: Principal, record: UsageRecord
     ) -> JSONReply | StreamReply:
         """Anthropic Messages in and out: natively on targets that speak it, else translated.
 
@@ -127,12 +130,21 @@ class Gateway:
         if self._log_bodies:
             record.request_body = body
         raw = decode_object(body)
+        # Guarded before parsing: the translation reads the parsed form.
+        guard, redactions = self._guard_input(principal, raw, record)
         translated = to_canonical(validate(raw, MessagesRequest), raw)
         request = validate(translated.body, ChatCompletionRequest)
         self._check_messages(request)
-        facts = RequestFacts(request, tags)
-        _describe(record, request.model, facts.stream, tags)
+        facts = RequestFacts(request, options.tags)
+        _describe(record, request.model, facts.stream, options.tags)
         ticket = await self._admit(principal, request, facts, record)
+        plan = self._plan(principal, "anthropic", raw, request.model, options)
+        finishing = self._finishing("anthropic", guard, redactions, plan, False, record)
+        if plan is not None and plan.lookup:
+            hit = await self._lookup(plan)
+            if hit is not None:
+                assert finishing is not None
+                return _from_cache(hit, finishing, facts.stream, True, ticket, record)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
@@ -149,13 +161,16 @@ class Gateway:
                 return JSONReply(to_message(reply.body, adapter.name))
             return _as_message_stream(reply, MessageStreamTranslator(target.model, adapter.name))
 
-        return await self._run(request.model, facts, attempt, deadline, ticket, record, "anthropic")
+        return await self._run(
+            request.model, facts, attempt, deadline, ticket, record, "anthropic", finishing, plan
+        )
 
     async def embeddings(self, body: bytes, principal: Principal, record: UsageRecord) -> JSONReply:
         if self._log_bodies:
             record.request_body = body
         raw = decode_object(body)
         request = validate(raw, EmbeddingsRequest)
+        self._guard_input(principal, raw, record)
         record.model = request.model
         ticket = FREE
         if principal.policy.limited:
@@ -169,13 +184,7 @@ class Gateway:
             await self._admission.admit(principal, request.model, 0, None, None)
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply:
-            adapter = target.adapter
-            sent = dict(raw)
-            upstream = adapter.embeddings_request(sent, target.model)
-            response = await self._client.send(upstream, adapter.name, timeout_s)
-            if response.status >= 400:
-                raise adapter.error(response.status, response.headers, response.body)
-            return JSONReply(adapter.embeddings_response(response.body, sent))
+            return await self._embeddings_attempt(target, raw, timeout_s)
 
         done = await self._routed(request.model, None, attempt, self._deadline(), ticket, record)
         reply = done.result
@@ -206,6 +215,61 @@ class Gateway:
         finally:
             if record.trace is not None:
                 record.trace.stage("admit", start, time.perf_counter())
+
+    def _guard_input(
+        self, principal: Principal, raw: dict[str, Any], record: UsageRecord
+    ) -> tuple[Guard | None, Redactions | None]:
+        """The caller's guardrails, and the placeholders its input rules left (to restore)."""
+        guard = self._guards.for_principal(principal)
+        if guard is None:
+            return None, None
+        return guard, guard.check_request(raw, Found(record.request_id))
+
+    def _plan(
+        self,
+        principal: Principal,
+        form: Form,
+        raw: Mapping[str, Any],
+        model: str,
+        options: RequestOptions,
+    ) -> CachePlan | None:
+        if self._cache is None:
+            return None
+        return self._cache.plan(principal, form, raw, model, options)
+
+    async def _lookup(self, plan: CachePlan) -> Hit | None:
+        assert self._cache is not None
+        return await self._cache.get(plan, self._embed_text)
+
+    async def _embed_text(self, model: str, text: str) -> list[float]:
+        """`text`'s vector from the embeddings model `model` (for the semantic cache).
+
+        Routed like a client's embeddings request, but not accounted: it serves the cache.
+        """
+        raw: dict[str, Any] = {"model": model, "input": [text]}
+
+        async def attempt(target: Target, timeout_s: float) -> JSONReply:
+            return await self._embeddings_attempt(target, raw, timeout_s)
+
+        done = await self._runner.run(model, None, attempt, self._deadline())
+        vector = orjson.loads(done.result.body)["data"][0]["embedding"]
+        if not isinstance(vector, list):
+            raise TypeError("the embeddings model did not answer with a list of floats")
+        return vector
+
+    def _finishing(
+        self,
+        form: Form,
+        guard: Guard | None,
+        redactions: Redactions | None,
+        plan: CachePlan | None,
+        hide: bool,
+        record: UsageRecord,
+    ) -> Finishing | None:
+        if guard is None and plan is None and not hide:
+            return None
+        found = Found(record.request_id)
+        return Finishing(form, guard, redactions, found, self._cache, plan, hide)
 
     def _price_ceiling(self, model: str, facts: RequestFacts | None) -> Price | None:
         return self._router.price_ceiling(self._router.resolve(model, facts))
@@ -253,20 +317,26 @@ class Gateway:
         ticket: Ticket,
         record: UsageRecord,
         form: Format,
-        hide_usage: bool = False,
+        finishing: Finishing | None,
+        plan: CachePlan | None,
     ) -> JSONReply | StreamReply:
         """Route and call; then account for the usage, now or when the stream ends."""
         done = await self._routed(model, facts, attempt, deadline, ticket, record)
         reply = done.result
         price = done.target.price
+        if plan is not None:
+            reply.headers.append((b"x-lockgate-cache", plan.header))
         if isinstance(reply, StreamReply):
             meter = StreamMeter(form)
-            return _metered(reply, meter, ticket, price, facts.input_tokens, record, hide_usage)
+            metered = _metered(reply, meter, ticket, price, facts.input_tokens, record)
+            return metered if finishing is None else finishing.stream(metered)
         usage = usage_from_body(reply.body, form) or Usage(facts.input_tokens, 0, False)
         _settle(record, ticket, usage, price)
         if self._log_bodies:
             record.response_body = reply.body
         _add_cost(reply, record, price)
+        if finishing is not None:
+            reply.body = finishing.json(reply.body)
         return reply
 
     def target_health(self) -> dict[str, dict[str, object]]:
@@ -286,6 +356,19 @@ class Gateway:
                 f"{self._max_messages}",
                 param="messages",
             )
+
+    async def _embeddings_attempt(
+        self, target: Target, raw: dict[str, Any], timeout_s: float
+    ) -> JSONReply:
+        adapter = target.adapter
+        sent = dict(raw)
+        if isinstance(adapter, LocalEmbeddings):
+            return JSONReply(await adapter.local_embeddings(sent, target.model))
+        upstream = adapter.embeddings_request(sent, target.model)
+        response = await self._client.send(upstream, adapter.name, timeout_s)
+        if response.status >= 400:
+            raise adapter.error(response.status, response.headers, response.body)
+        return JSONReply(adapter.embeddings_response(response.body, sent))
 
     async def _chat_attempt(
         self,
@@ -467,12 +550,8 @@ def _metered(
     price: Price | None,
     input_tokens: int,
     record: UsageRecord,
-    hide: bool,
 ) -> StreamReply:
-    """The same stream, watched for usage; it is accounted when the stream ends, however it ends.
-
-    With `hide`, the usage the gateway asked for is taken out of what the client receives.
-    """
+    """The same stream, watched for usage; it is accounted when the stream ends, however it ends."""
     settled = False
 
     def settle() -> None:
@@ -485,10 +564,6 @@ def _metered(
         try:
             async for block in reply.events:
                 meter.feed(block)
-                if hide and b'"usage"' in block:
-                    block = hide_usage(block)
-                    if not block:
-                        continue
                 yield block
         finally:
             settle()
@@ -499,8 +574,38 @@ def _metered(
 
     for block in reply.first:
         meter.feed_head(block)
-    first = [hide_usage(block) for block in reply.first] if hide else reply.first
-    return StreamReply(first, events(), close, reply.headers)
+    return StreamReply(reply.first, events(), close, reply.headers)
+
+
+def _from_cache(
+    hit: Hit,
+    finishing: Finishing,
+    stream: bool,
+    include_usage: bool,
+    ticket: Ticket,
+    record: UsageRecord,
+) -> JSONReply | StreamReply:
+    """A kept answer: no upstream call, nothing spent (the ledger says it was a hit)."""
+    record.cache_hit = True
+    record.ready = time.perf_counter()
+    _settle(record, ticket, NO_USAGE, None)
+    headers = [(b"x-lockgate-cache", b"hit"), (b"x-lockgate-cost-usd", b"0.000000")]
+    if hit.similarity is not None:
+        headers.append((b"x-lockgate-cache-similarity", f"{hit.similarity:.4f}".encode()))
+    headers += ticket.headers
+    body, events = finishing.hit(hit.body, stream, include_usage)
+    if stream:
+        return StreamReply(events, _nothing(), _no_op, headers)
+    return JSONReply(body, headers)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield
+
+
+def _no_op() -> None:
+    return None
 
 
 def _traced(

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 from lockgate.api.http import DisconnectWatch, Request, Send, send_response
 from lockgate.auth.identity import Identifier
 from lockgate.auth.policy import Principal
 from lockgate.errors import GatewayError, UpstreamServerError
-from lockgate.pipeline import JSONReply, StreamReply
-from lockgate.routing.facts import parse_tags
+from lockgate.options import RequestOptions
+from lockgate.reply import JSONReply, StreamReply
 from lockgate.usage.accounting import Accounting, client_left
 from lockgate.usage.record import Endpoint, UsageRecord
 
 ChatCall = Callable[
-    [bytes, Mapping[str, str], Principal, UsageRecord], Awaitable[JSONReply | StreamReply]
+    [bytes, RequestOptions, Principal, UsageRecord], Awaitable[JSONReply | StreamReply]
 ]
 """`Gateway.chat` or `Gateway.messages`."""
 
@@ -46,8 +46,12 @@ async def serve_chat(
         record.identify(principal)
         body = await request.body(max_body_bytes)
         async with DisconnectWatch(request.receive) as watch:
-            tags = parse_tags(request.header(b"x-lockgate-tags"))
-            reply = await call(body, tags, principal, record)
+            options = RequestOptions.from_headers(
+                request.header(b"x-lockgate-tags"),
+                request.header(b"x-lockgate-cache"),
+                request.header(b"x-lockgate-cache-ttl"),
+            )
+            reply = await call(body, options, principal, record)
             if isinstance(reply, StreamReply):
                 await send_stream(send, reply, request.request_id, in_band_error, record)
             else:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from lockgate.config.base import StrictModel
+from lockgate.config.protection import GuardrailsConfig
 
 __all__ = [
     "KEY_HASH_PATTERN",
@@ -113,6 +114,9 @@ class TeamConfig(StrictModel):
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budget: BudgetConfig | None = None
+    guardrails: GuardrailsConfig | None = Field(
+        None, description="Replaces the gateway's `guardrails` for this team's callers."
+    )
     metadata: dict[Label, Label] = Field(default_factory=dict, max_length=64)
 
 
@@ -139,6 +143,9 @@ class KeyConfig(StrictModel):
     budget: BudgetConfig | None = None
     expires_at: datetime | None = Field(
         None, description="When the key stops working (ISO 8601; UTC when no zone is given)."
+    )
+    guardrails: GuardrailsConfig | None = Field(
+        None, description="Replaces its team's (or the gateway's) `guardrails` for this key."
     )
     metadata: dict[Label, Label] = Field(default_factory=dict, max_length=64)
 

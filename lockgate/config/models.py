@@ -27,6 +27,7 @@ from lockgate.config.access import (
     TeamConfig,
 )
 from lockgate.config.base import StrictModel
+from lockgate.config.protection import CacheConfig, GuardrailRule, GuardrailsConfig
 from lockgate.providers.catalogue import CompatibleType
 
 __all__ = [
@@ -36,7 +37,10 @@ __all__ = [
     "AuthConfig",
     "BudgetConfig",
     "BudgetPeriod",
+    "CacheConfig",
     "GatewayConfig",
+    "GuardrailRule",
+    "GuardrailsConfig",
     "KeyConfig",
     "Label",
     "LimitsConfig",
@@ -162,7 +166,15 @@ class StorageConfig(StrictModel):
 
 
 ProviderType = Literal[
-    "openai", "azure", "anthropic", "gemini", "bedrock", "cohere", "simulator", CompatibleType
+    "openai",
+    "azure",
+    "anthropic",
+    "gemini",
+    "bedrock",
+    "cohere",
+    "simulator",
+    "local-embeddings",
+    CompatibleType,
 ]
 
 
@@ -223,6 +235,8 @@ class ProviderConfig(StrictModel):
             "`bedrock`: AWS Bedrock's Converse API (with `aws`); "
             "`cohere`: Cohere's v2 chat and embed API; "
             "`simulator`: the built-in simulator, started in-process; "
+            "`local-embeddings`: sentence-transformers models run in the gateway (the "
+            "`semantic` extra; embeddings only); "
             "`mistral`, `groq`, `ollama`, ...: an OpenAI-compatible service from the catalogue "
             "(docs/providers.md), with its default base_url and quirks."
         )
@@ -417,6 +431,12 @@ class ModelConfig(StrictModel):
     timeout_s: float | None = Field(
         None, gt=0, description="Overrides `routing.timeout_s` for this model."
     )
+    cache_ttl_s: float | None = Field(
+        None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="Overrides `cache.ttl_s` for this model; 0: never cache its answers.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -528,6 +548,10 @@ class GatewayConfig(StrictModel):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     alerts: list[AlertConfig] = Field(default_factory=list)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    cache: CacheConfig | None = Field(
+        None, description="The response cache (off unless this section is present)."
+    )
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
 
     @property
     def closed(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from lockgate.cache.local_embeddings import resolve_model
 from lockgate.config.models import GatewayConfig, KeyConfig, OidcIssuerConfig, TeamConfig
 from lockgate.providers.catalogue import catalogue_entry
 
@@ -22,6 +23,7 @@ def check_references(config: GatewayConfig) -> list[Problem]:
     problems += _duplicates_of(config.providers, "providers", "provider")
     problems += _duplicates_of(config.models, "models", "model")
     provider_names = [provider.name for provider in config.providers]
+    provider_types = {provider.name: provider.type for provider in config.providers}
     for m, model in enumerate(config.models):
         for t, target in enumerate(model.targets):
             if target.provider not in provider_names:
@@ -32,6 +34,11 @@ def check_references(config: GatewayConfig) -> list[Problem]:
                         + _hint(target.provider, provider_names),
                     )
                 )
+            if provider_types.get(target.provider) == "local-embeddings":
+                try:
+                    resolve_model(target.model)
+                except ValueError as error:
+                    problems.append((("models", m, "targets", t, "model"), str(error)))
             if "*" in target.model and "*" not in model.name:
                 problems.append(
                     (
@@ -41,6 +48,7 @@ def check_references(config: GatewayConfig) -> list[Problem]:
                 )
     problems += _model_references(config)
     problems += _team_references(config)
+    problems += _cache_references(config)
     problem = shared_counters_problem(config)
     if problem is not None:
         problems.append((("storage", "redis"), problem))
@@ -160,6 +168,25 @@ def shared_counters_problem(config: GatewayConfig) -> str | None:
             "Set storage.redis (e.g. redis://127.0.0.1:6379/0) or run one worker."
         )
     return None
+
+
+def _cache_references(config: GatewayConfig) -> list[Problem]:
+    cache = config.cache
+    if cache is None:
+        return []
+    problems: list[Problem] = []
+    if cache.backend == "redis" and not config.storage.redis:
+        problems.append((("cache", "backend"), "the redis backend needs storage.redis"))
+    embeddings = cache.semantic.embeddings
+    names = [model.name for model in config.models]
+    if cache.semantic.enabled and embeddings and embeddings not in names:
+        problems.append(
+            (
+                ("cache", "semantic", "embeddings"),
+                f"unknown model {embeddings!r}" + _hint(embeddings, names, "models"),
+            )
+        )
+    return problems
 
 
 def _team_references(config: GatewayConfig) -> list[Problem]:

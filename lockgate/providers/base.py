@@ -13,7 +13,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from lockgate.errors import GatewayError
 
-__all__ = ["NativeMessages", "ProviderAdapter", "StreamParser", "UpstreamRequest"]
+__all__ = [
+    "LocalEmbeddings",
+    "NativeMessages",
+    "ProviderAdapter",
+    "StreamParser",
+    "UpstreamRequest",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +87,13 @@ class NativeMessages(Protocol):
     def native_messages_request(self, body: dict[str, Any], model: str) -> UpstreamRequest | None:
         """The upstream request for a Messages body (its `model` replaced by `model`), or None
         when this adapter cannot pass it through."""
+        ...
+
+
+@runtime_checkable
+class LocalEmbeddings(Protocol):
+    """Optional capability: the adapter computes embeddings in the gateway, with no upstream."""
+
+    async def local_embeddings(self, body: dict[str, Any], model: str) -> bytes:
+        """The canonical embeddings list for `body`, computed by model `model`."""
         ...

@@ -16,6 +16,7 @@ from lockgate.providers.gemini import (
     VertexLocation,
     vertex_base_url,
 )
+from lockgate.providers.local import LocalEmbeddingsAdapter
 from lockgate.providers.openai import AzureOpenAIAdapter, OpenAIAdapter
 
 __all__ = ["build_adapter"]
@@ -114,6 +115,10 @@ def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapte
     )
 
 
+def _local_embeddings(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    return LocalEmbeddingsAdapter(provider.name)
+
+
 def _compatible(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
     # One factory for every catalogue service: its entry is data, the adapter is OpenAI's.
     entry = catalogue_entry(provider.type)
@@ -138,6 +143,7 @@ _FACTORIES: dict[str, Callable[[ProviderConfig, str | None], ProviderAdapter]] =
     "bedrock": _bedrock,
     "cohere": _cohere,
     "simulator": _simulator,
+    "local-embeddings": _local_embeddings,
     **{entry.name: _compatible for entry in CATALOGUE},
 }
 

@@ -124,6 +124,7 @@ def _timestamp(epoch_s: float) -> str:
 _TEXT_FIELDS = (
     "client_request_id",
     "model",
+    "cache",
     "provider",
     "target_model",
     "error",
@@ -147,7 +148,8 @@ def _text_from_fields(fields: dict[str, Any]) -> str:
         f"{fields['time']} INFO    lockgate.access: {fields['endpoint']} {fields['status']}",
         f"{fields['latency_ms']:.1f}ms",
     ]
-    parts += [f"{name}={fields[name]}" for name in _TEXT_FIELDS if fields.get(name) is not None]
+    named = {**fields, "cache": "hit" if fields["cache_hit"] else None}
+    parts += [f"{name}={named[name]}" for name in _TEXT_FIELDS if named.get(name) is not None]
     return " ".join(parts)
 
 
@@ -156,6 +158,7 @@ def _text_line(record: UsageRecord) -> str:
     values = (
         ("client_request_id", record.client_request_id),
         ("model", record.model),
+        ("cache", "hit" if record.cache_hit else None),
         ("provider", record.provider),
         ("target_model", record.target_model),
         ("error", record.error_type),

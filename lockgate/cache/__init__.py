@@ -1,0 +1,1 @@
+"""The response cache: complete, successful answers kept and served again."""
