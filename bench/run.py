@@ -109,8 +109,8 @@ VARIANTS = ("core", "counted", "bare", "memory", "redis", "protected", "cached")
 """`core`: no usage ledger, metrics or access log, to show what those cost; `counted`: ledger and
 metrics on, access log off; `bare`: the defaults (all three on), open access; `memory` and
 `redis`: the defaults plus an API key with a rate limit, counted in memory or in Redis;
-`protected`: the defaults plus input and output guardrails (secrets and PII) and the memory
-cache; `cached`: the defaults plus the memory cache, so every repeated request is a hit."""
+`protected`: `bare` plus input and output guardrails (secrets and PII) and the memory cache;
+`cached`: `bare` plus the memory cache, so every repeated request is a hit."""
 
 GUARDRAILS = """guardrails:
   input: [{type: secrets, action: block}, {type: pii, action: redact}]
@@ -121,7 +121,7 @@ GUARDRAILS = """guardrails:
 def gateway_config(sim_port: int, variant: str, workdir: Path, redis_url: str) -> str:
     """The gateway's config: the same models for every variant, plus its auth and limits."""
     access = ""
-    if variant not in ("core", "counted", "bare"):
+    if variant in ("memory", "redis"):
         # The limit is checked and counted on every request but never reached.
         access = f"keys: [{{name: bench, hash: '{BENCH_KEY_HASH}', limits: {{rpm: 1000000000}}}}]\n"
     redis = ""

@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 
 from lockgate.api.http import ClientGone, Receive, Request, Scope, Send
+from lockgate.api.prompts import PROMPTS_PREFIX
 from lockgate.api.replies import send_error
 from lockgate.config.loader import ConfigError, load_config
 from lockgate.config.models import GatewayConfig
 from lockgate.container import Container, Services, load_directory
 from lockgate.errors import GatewayError, MethodNotAllowed, RouteNotFound, openai_error_body
+from lockgate.prompts.registry import PromptFilesError
 
 __all__ = ["LockgateApp", "create_app"]
 
@@ -78,7 +80,7 @@ class LockgateApp:
     async def startup(self) -> None:
         services = await Services.start(self.config)
         try:
-            container = await Container.start(self.config, services)
+            container = await Container.start(self.config, services, self._config_dir)
         except BaseException:
             await services.close()
             raise
@@ -105,6 +107,11 @@ class LockgateApp:
             await self.services.close()
             self.services = None
 
+    @property
+    def _config_dir(self) -> Path | None:
+        """Relative paths in the config (the prompts folder) start here."""
+        return None if self.source is None else Path(self.source).parent
+
     async def reload(self) -> list[str]:
         """Re-read the config file and swap it in; the problems found, or [] when it took."""
         async with self._reload_lock:
@@ -124,7 +131,10 @@ class LockgateApp:
             services = self.services
             if services is None:
                 return ["the gateway is not running"]
-            container = await Container.start(config, services)
+            try:
+                container = await Container.start(config, services, self._config_dir)
+            except PromptFilesError as exc:
+                return exc.problems
             services.replace_alerts(config)
             old = self.container
             self.config = config
@@ -157,6 +167,8 @@ class LockgateApp:
         }
         if container.metrics is not None:
             self._routes["/metrics"] = {"GET": container.metrics.metrics}
+        for path, (handler, methods) in container.apis.items():
+            self._routes[path] = dict.fromkeys(methods, handler)
         if self.services is not None:
             self.services.metrics.set_health_source(container.gateway.target_health)
 
@@ -204,7 +216,11 @@ class LockgateApp:
         try:
             methods = self._routes.get(scope["path"])
             if methods is None:
-                raise RouteNotFound(f"No route for {scope['path']}")
+                if container is not None and scope["path"].startswith(PROMPTS_PREFIX):
+                    assert container.prompts is not None
+                    methods = {"POST": container.prompts.by_name}
+                else:
+                    raise RouteNotFound(f"No route for {scope['path']}")
             handler = methods.get(scope["method"])
             if handler is None:
                 raise MethodNotAllowed(

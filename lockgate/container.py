@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from lockgate.api.anthropic import AnthropicEndpoints
 from lockgate.api.health import HealthEndpoints
 from lockgate.api.metrics import MetricsEndpoint
 from lockgate.api.openai import OpenAIEndpoints
+from lockgate.api.prompts import Handler, PromptEndpoints
 from lockgate.auth.directory import Directory, KeyRecord, TeamRecord
 from lockgate.auth.identity import Identifier
 from lockgate.cache.responses import ResponseCache
@@ -30,8 +32,12 @@ from lockgate.cache.semantic import SemanticCache, VectorIndex
 from lockgate.cache.stores import CacheStore, MemoryStore, RedisStore
 from lockgate.cache.vectors import MemoryVectorIndex, RedisVectorIndex
 from lockgate.config.models import CacheConfig, GatewayConfig
+from lockgate.errors import GatewayError
 from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, build_limiters
 from lockgate.pipeline import Gateway
+from lockgate.prompts.registry import PromptFilesError, PromptRegistry
+from lockgate.prompts.runner import PromptRunner
+from lockgate.prompts.served import ServedVersions, changed_after_serving
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
 from lockgate.redact import config_secrets
@@ -83,6 +89,8 @@ class Services:
     redis_prefix: str
     cooldowns: SharedCooldowns | None
     """Cooldowns shared with other instances (with Redis only); each Container's book attaches."""
+    served: ServedVersions | None = None
+    """Prompt versions that served traffic (set at start)."""
     cache: CacheStore | None = None
     """Made when a config first turns the cache on; kept across reloads (backend: restart)."""
     vectors: dict[int, VectorIndex] = field(default_factory=dict)
@@ -139,6 +147,7 @@ class Services:
             alerts=alerts,
             redis_prefix=config.storage.redis_prefix,
             cooldowns=cooldowns,
+            served=ServedVersions(database.prompt_versions.record_served),
         )
         return services
 
@@ -184,6 +193,8 @@ class Services:
 
     async def close(self) -> None:
         await self.admission.drain()
+        if self.served is not None:
+            await self.served.close()
         await self.usage.close()
         await self.spend.close()
         if self.tracing is not None:
@@ -218,6 +229,9 @@ class Container:
     metrics: MetricsEndpoint | None
     accounting: Accounting
     warnings: list[str]
+    prompts: PromptEndpoints | None = None
+    apis: dict[str, tuple[Handler, Sequence[str]]] = field(default_factory=dict)
+    """`apis` path -> (handler, methods)."""
     simulators: list[RunningSimulator] = field(default_factory=list)
     cache: ResponseCache | None = None
     active: int = 0
@@ -227,7 +241,13 @@ class Container:
     """Set when a retired container's last request ends."""
 
     @classmethod
-    async def start(cls, config: GatewayConfig, services: Services) -> Container:
+    async def start(
+        cls, config: GatewayConfig, services: Services, config_dir: Path | None = None
+    ) -> Container:
+        """Raises `PromptFilesError` when the prompts folder or an `apis` reference is wrong."""
+        registry = load_prompts(config, config_dir)
+        served = await services.database.prompt_versions.served_hashes()
+        changed = changed_after_serving(registry, served)
         simulators: list[RunningSimulator] = []
         adapters: dict[str, ProviderAdapter] = {}
         try:
@@ -266,7 +286,12 @@ class Container:
             _access_log(config) if observability.access_log else None,
             services.tracing,
         )
-        warnings = _warnings(config, identifier, router)
+        runner = PromptRunner(registry, gateway, services.served)
+        prompts = PromptEndpoints(runner, identifier, accounting, config.server.max_body_bytes)
+        apis: dict[str, tuple[Handler, Sequence[str]]] = {
+            api.path: (prompts.api(api.prompt), api.methods) for api in config.apis
+        }
+        warnings = _warnings(config, identifier, router) + changed
         for warning in warnings:
             log.warning("%s", warning)
         container = cls(
@@ -285,6 +310,8 @@ class Container:
             metrics=MetricsEndpoint(services.metrics) if observability.metrics else None,
             accounting=accounting,
             warnings=warnings,
+            prompts=prompts,
+            apis=apis,
             simulators=simulators,
             cache=cache,
         )
@@ -298,6 +325,24 @@ class Container:
             await self.oidc.close()
         for simulator in self.simulators:
             await simulator.close()
+
+
+def load_prompts(config: GatewayConfig, config_dir: Path | None) -> PromptRegistry:
+    """The prompts folder (relative to the config file's), checked against the `apis`."""
+    required = config.prompts is not None
+    directory = Path(config.prompts.dir if config.prompts is not None else "./prompts")
+    if config_dir is not None and not directory.is_absolute():
+        directory = config_dir / directory
+    registry = PromptRegistry.load(directory, required=required)
+    problems = []
+    for a, api in enumerate(config.apis):
+        try:
+            registry.resolve(api.prompt)
+        except GatewayError as error:
+            problems.append(f"apis[{a}].prompt: {error.message}")
+    if problems:
+        raise PromptFilesError(problems)
+    return registry
 
 
 def _response_cache(config: GatewayConfig, services: Services) -> ResponseCache | None:

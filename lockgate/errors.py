@@ -41,6 +41,8 @@ class GatewayError(Exception):
     retryable: bool = False
     attempts: int = 0
     """Upstream attempts made before the error (reported in `x-lockgate-attempts`)."""
+    details: Mapping[str, object] = MappingProxyType({})
+    """Extra fields of the error object beyond OpenAI's four (e.g. a prompt's `violations`)."""
 
     def __init__(
         self,
@@ -190,6 +192,7 @@ def openai_error_body(error: GatewayError) -> bytes:
                 "type": error.type,
                 "param": error.param,
                 "code": error.code,
+                **error.details,
             }
         }
     )

@@ -7,6 +7,7 @@ import typer
 from lockgate.cli import config as config_commands
 from lockgate.cli import db as db_commands
 from lockgate.cli import keys as keys_commands
+from lockgate.cli import prompts as prompts_commands
 from lockgate.cli import serve as serve_command
 from lockgate.cli import simulate as simulate_command
 from lockgate.cli import usage as usage_command
@@ -26,6 +27,7 @@ simulate_command.register(app)
 db_commands.register(app)
 keys_commands.register(app)
 usage_command.register(app)
+prompts_commands.register(app)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from lockgate.config.access import (
     TeamConfig,
 )
 from lockgate.config.base import StrictModel
+from lockgate.config.prompts import ApiConfig, PromptsConfig
 from lockgate.config.protection import CacheConfig, GuardrailRule, GuardrailsConfig
 from lockgate.providers.catalogue import CompatibleType
 
@@ -34,6 +35,7 @@ __all__ = [
     "KEY_NAME_PATTERN",
     "NAME_PATTERN",
     "AlertConfig",
+    "ApiConfig",
     "AuthConfig",
     "BudgetConfig",
     "BudgetPeriod",
@@ -48,6 +50,7 @@ __all__ = [
     "ModelGlob",
     "ObservabilityConfig",
     "OidcIssuerConfig",
+    "PromptsConfig",
     "ProviderConfig",
     "RateLimits",
     "RoutingConfig",
@@ -552,6 +555,12 @@ class GatewayConfig(StrictModel):
         None, description="The response cache (off unless this section is present)."
     )
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
+    prompts: PromptsConfig | None = Field(
+        None, description="Versioned prompt files (docs/prompts.md)."
+    )
+    apis: list[ApiConfig] = Field(
+        default_factory=list, max_length=1000, description="Prompts served as REST endpoints."
+    )
 
     @property
     def closed(self) -> bool:

@@ -49,6 +49,10 @@ def check_references(config: GatewayConfig) -> list[Problem]:
     problems += _model_references(config)
     problems += _team_references(config)
     problems += _cache_references(config)
+    paths = [api.path for api in config.apis]
+    for a, path in enumerate(paths):
+        if paths.index(path) != a:
+            problems.append((("apis", a, "path"), f"path {path} is served twice"))
     problem = shared_counters_problem(config)
     if problem is not None:
         problems.append((("storage", "redis"), problem))

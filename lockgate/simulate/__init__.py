@@ -22,6 +22,8 @@ model suffix ``sim-small?status=500&retry_after=2``, the body field
 ``tokens_per_s``    stream pacing (overrides settings; 0 = unpaced)
 ``tokens``          words in the reply (one word = one token = one chunk)
 ``content``         exact reply text
+``content_times``   with ``key`` (default: the model): ``content`` answers the
+                    first N requests only, later ones get the usual reply
 ``tool_call``       ``1`` (first/``tool_choice`` tool) or a function name
 ``status``          answer with this 4xx/5xx and an OpenAI-shaped error
 ``retry_after``     seconds, sent as ``retry-after`` and ``retry-after-ms``

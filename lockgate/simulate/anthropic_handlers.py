@@ -27,7 +27,7 @@ from lockgate.simulate.chat_stream import stream_fault
 from lockgate.simulate.directives import collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
-from lockgate.simulate.faults import apply_pre_response_faults
+from lockgate.simulate.faults import apply_pre_response_faults, scripted
 from lockgate.simulate.prompt import estimate_prompt_tokens
 from lockgate.simulate.reply import plan_reply
 from lockgate.simulate.responses import json_response
@@ -82,7 +82,7 @@ class AnthropicHandlers:
         header = request.headers.get(DIRECTIVE_HEADER)
         directives = collect_directives(suffix, body.get("simulate"), header)
         chat = parse_messages_request(body, model)
-        reply = plan_reply(chat, directives, self._settings)
+        reply = plan_reply(chat, scripted(directives, self._state, model), self._settings)
         stop = stop_of(chat, reply, directives, self._settings)
         try:
             await apply_pre_response_faults(request, directives, self._state, model)

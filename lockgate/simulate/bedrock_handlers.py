@@ -29,7 +29,7 @@ from lockgate.simulate.directives import (
 )
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
-from lockgate.simulate.faults import apply_pre_response_faults
+from lockgate.simulate.faults import apply_pre_response_faults, scripted
 from lockgate.simulate.prompt import estimate_prompt_tokens
 from lockgate.simulate.reply import plan_reply
 from lockgate.simulate.request_body import read_json_object
@@ -92,7 +92,7 @@ class BedrockHandlers:
             return self._json(request, payload, body)
         stream = method == "converse-stream"
         chat = parse_converse_request(body, model, stream)
-        reply = plan_reply(chat, directives, self._settings)
+        reply = plan_reply(chat, scripted(directives, self._state, model), self._settings)
         await self._faults(request, directives, model)
         prompt_tokens = estimate_prompt_tokens(chat.messages)
         if stream:

@@ -27,7 +27,7 @@ from lockgate.simulate.cohere_stream import CohereAnswer, stream_cohere
 from lockgate.simulate.directives import Directives, collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
-from lockgate.simulate.faults import apply_pre_response_faults
+from lockgate.simulate.faults import apply_pre_response_faults, scripted
 from lockgate.simulate.prompt import estimate_prompt_tokens
 from lockgate.simulate.reply import plan_reply
 from lockgate.simulate.request_body import read_json_object
@@ -87,7 +87,7 @@ class CohereHandlers:
         self, request: web.Request, body: dict[str, Any], model: str, directives: Directives
     ) -> web.StreamResponse:
         chat = parse_chat_request(body, model)
-        reply = plan_reply(chat, directives, self._settings)
+        reply = plan_reply(chat, scripted(directives, self._state, model), self._settings)
         await self._faults(request, directives, model)
         tokens_per_s = directives.tokens_per_s
         answer = CohereAnswer(

@@ -34,6 +34,8 @@ class Directives:
     # False: not requested; True: call the first (or tool_choice-named) tool; str: that tool.
     tool_call: bool | str = False
     content: str | None = None
+    content_times: int | None = None
+    """`content` answers only the first N requests (per `key`); later ones get the usual reply."""
 
 
 NO_DIRECTIVES = Directives()
@@ -122,6 +124,7 @@ _CONVERTERS: Mapping[str, Callable[[object], Any]] = MappingProxyType(
         "key": _text,
         "tool_call": _tool_call,
         "content": _text,
+        "content_times": _count,
     }
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from aiohttp import web
 
@@ -41,6 +42,16 @@ async def apply_pre_response_faults(
     status = _error_status(directives, state, model)
     if status is not None:
         raise simulated_error(status, model, directives.retry_after)
+
+
+def scripted(directives: Directives, state: SimulatorState, model: str) -> Directives:
+    """`directives` without `content` once `content_times` requests (per `key`) had it."""
+    if directives.content_times is None or directives.content is None:
+        return directives
+    key = f"content:{directives.key if directives.key is not None else model}"
+    if state.failures.should_fail(key, directives.content_times):
+        return directives
+    return dataclasses.replace(directives, content=None)
 
 
 def _error_status(directives: Directives, state: SimulatorState, model: str) -> int | None:

@@ -28,7 +28,7 @@ from lockgate.simulate.chat_stream import stream_fault
 from lockgate.simulate.directives import Directives, collect_directives, split_model
 from lockgate.simulate.echo import echo_payload, wants_echo
 from lockgate.simulate.errors import ApiError
-from lockgate.simulate.faults import apply_pre_response_faults
+from lockgate.simulate.faults import apply_pre_response_faults, scripted
 from lockgate.simulate.gemini_embeddings import batch_embed_payload, predict_payload
 from lockgate.simulate.gemini_errors import (
     GeminiApiError,
@@ -118,7 +118,7 @@ class GeminiHandlers:
         if stream and request.query.get("alt") != "sse":
             raise invalid_argument("The simulator streams server-sent events only: add ?alt=sse")
         chat = parse_generate_request(body, model, stream)
-        reply = plan_reply(chat, directives, self._settings)
+        reply = plan_reply(chat, scripted(directives, self._state, model), self._settings)
         await self._faults(request, directives, model)
         answer = GeminiAnswer(
             model=model,

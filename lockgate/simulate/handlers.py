@@ -31,7 +31,7 @@ from lockgate.simulate.errors import (
     missing_parameter,
     model_not_found,
 )
-from lockgate.simulate.faults import apply_pre_response_faults
+from lockgate.simulate.faults import apply_pre_response_faults, scripted
 from lockgate.simulate.ids import completion_id
 from lockgate.simulate.models import MODEL_IDS, model_object, models_payload
 from lockgate.simulate.prompt import estimate_prompt_tokens
@@ -99,7 +99,7 @@ class SimulatorHandlers:
         body = await read_json_object(request)
         model, directives = self._resolve(request, body, deployment)
         chat = parse_chat_request(body, model)
-        reply = plan_reply(chat, directives, self._settings)
+        reply = plan_reply(chat, scripted(directives, self._state, model), self._settings)
         await apply_pre_response_faults(request, directives, self._state, model)
         prompt_tokens = estimate_prompt_tokens(chat.messages)
         created = int(time.time())

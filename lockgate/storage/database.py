@@ -1,7 +1,8 @@
 """`Database`: one handle on the gateway's database, migrated to the latest schema when opened.
 
 `db = await Database.open(config.storage.database)` at startup, then `db.keys`, `db.teams`,
-`db.spend`, `db.usage` and `await db.current_revision()`; `await db.close()` at shutdown.
+`db.spend`, `db.usage`, `db.prompt_versions` and `await db.current_revision()`;
+`await db.close()` at shutdown.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lockgate.storage.engine import (
 from lockgate.storage.errors import DatabaseUnavailable
 from lockgate.storage.keys import KeyStore
 from lockgate.storage.migrate import Migration, migrate
+from lockgate.storage.prompt_versions import PromptVersionStore
 from lockgate.storage.revision import bump_revision, read_revision
 from lockgate.storage.spend import SpendStore
 from lockgate.storage.teams import TeamStore
@@ -34,7 +36,8 @@ __all__ = ["Database", "upgrade"]
 
 
 class Database:
-    """The repositories (`keys`, `teams`, `spend`, `usage`) and the change counter."""
+    """The repositories (`keys`, `teams`, `spend`, `usage`, `prompt_versions`) and the change
+    counter."""
 
     __slots__ = (
         "_engine",
@@ -42,6 +45,7 @@ class Database:
         "_tx",
         "keys",
         "migration",
+        "prompt_versions",
         "spend",
         "teams",
         "usage",
@@ -57,6 +61,7 @@ class Database:
         self.keys = KeyStore(self._tx)
         self.teams = TeamStore(self._tx)
         self.spend = SpendStore(self._tx)
+        self.prompt_versions = PromptVersionStore(self._tx)
         self.usage = UsageStore(self._tx)
         self.usage_report = UsageReport(self._tx)
 

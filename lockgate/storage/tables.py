@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CHAR,
     JSON,
     BigInteger,
     Boolean,
@@ -26,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "ApiKeyRow",
     "Base",
+    "PromptVersionRow",
     "RevisionRow",
     "SpendRow",
     "TeamRow",
@@ -155,3 +157,18 @@ class UsageRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     stream: Mapped[bool] = mapped_column(Boolean)
     tags: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class PromptVersionRow(Base):
+    """A prompt version that served traffic, with the SHA-256 of its file when it first did.
+
+    Published versions must not change: the gateway compares these hashes with the files it
+    loads and warns about a version whose file differs. The first hash recorded is kept.
+    """
+
+    __tablename__ = "prompt_versions"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(CHAR(64))
+    first_served_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -263,12 +263,12 @@ def test_db_upgrade_creates_then_keeps_the_schema(
     assert first.returncode == 0, first.stderr
     assert (
         first.stdout.strip()
-        == f"sqlite:///{workdir / 'gateway.db'}: upgraded to schema 0002 (was empty)"
+        == f"sqlite:///{workdir / 'gateway.db'}: upgraded to schema 0003 (was empty)"
     )
     second = lockgate("db", "upgrade", "--config", config, cwd=elsewhere)
     assert (
         second.stdout.strip()
-        == f"sqlite:///{workdir / 'gateway.db'}: schema 0002 is the latest, nothing to do"
+        == f"sqlite:///{workdir / 'gateway.db'}: schema 0003 is the latest, nothing to do"
     )
     assert not (elsewhere / "lockgate.db").exists()
 

@@ -9,35 +9,15 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
 
 from lockgate.storage import Database, DatabaseUnavailable, Migration, head_revision, upgrade
 from lockgate.storage.engine import create_engine
 from lockgate.storage.migrate import alembic_config
-from lockgate.storage.tables import Base
 from lockgate.storage.urls import parse_database_url
-from tests.storage.raw import key_hash, query
+from tests.storage.raw import key_hash, query, schema_of
 
-TABLES = {"alembic_version", "api_keys", "revision", "spend", "teams", "usage"}
-HEAD = "0002"
-
-
-async def _inspect(url: str) -> tuple[set[str], list[object]]:
-    """Tables in the database, and how its schema differs from `tables.py`."""
-
-    def look(connection: Connection) -> tuple[set[str], list[object]]:
-        names = set(inspect(connection).get_table_names())
-        return names, compare_metadata(MigrationContext.configure(connection), Base.metadata)
-
-    engine = create_engine(parse_database_url(url))
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(look)
-    finally:
-        await engine.dispose()
+TABLES = {"alembic_version", "api_keys", "prompt_versions", "revision", "spend", "teams", "usage"}
+HEAD = "0003"
 
 
 async def test_an_empty_database_gets_the_whole_schema(database_url: str) -> None:
@@ -46,7 +26,7 @@ async def test_an_empty_database_gets_the_whole_schema(database_url: str) -> Non
         assert db.migration == Migration(before=None, after=HEAD)
         assert db.migration.changed
         assert await db.current_revision() == 0
-    tables, differences = await _inspect(database_url)
+    tables, differences = await schema_of(database_url)
     assert tables == TABLES
     assert differences == []  # the migrations build exactly what tables.py declares
 
@@ -82,7 +62,7 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_keys(
     async with await Database.open(database_url) as db:
         assert db.migration == Migration(before="0001", after=HEAD)
         assert [team.name for team in await db.teams.list()] == ["old"]
-    tables, differences = await _inspect(database_url)
+    tables, differences = await schema_of(database_url)
     assert tables == TABLES
     assert differences == []
 
@@ -166,5 +146,5 @@ async def test_one_process_migrates_several_databases_at_once(
     finally:
         await asyncio.gather(*(database.close() for database in databases))
     for url in urls:
-        _, differences = await _inspect(url)
+        _, differences = await schema_of(url)
         assert differences == []

@@ -1,0 +1,1 @@
+"""The prompt registry: versioned prompt files, references, sandboxed rendering, schema checks."""
