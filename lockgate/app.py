@@ -108,6 +108,11 @@ class LockgateApp:
             self.services = None
 
     @property
+    def server_overrides(self) -> Mapping[str, object]:
+        """`server` settings the command line set (`--listen`, `--workers`); reloads keep them."""
+        return self._server_overrides
+
+    @property
     def _config_dir(self) -> Path | None:
         """Relative paths in the config (the prompts folder) start here."""
         return None if self.source is None else Path(self.source).parent
@@ -167,6 +172,8 @@ class LockgateApp:
         }
         if container.metrics is not None:
             self._routes["/metrics"] = {"GET": container.metrics.metrics}
+        if container.gitlab is not None:
+            self._routes["/gitlab/merge-requests/review"] = {"POST": container.gitlab.review}
         for path, (handler, methods) in container.apis.items():
             self._routes[path] = dict.fromkeys(methods, handler)
         if self.services is not None:

@@ -21,6 +21,7 @@ import redis.asyncio as redis
 from lockgate.admission import Admission
 from lockgate.alerts import AlertSender
 from lockgate.api.anthropic import AnthropicEndpoints
+from lockgate.api.gitlab import GitLabEndpoints
 from lockgate.api.health import HealthEndpoints
 from lockgate.api.metrics import MetricsEndpoint
 from lockgate.api.openai import OpenAIEndpoints
@@ -230,6 +231,8 @@ class Container:
     accounting: Accounting
     warnings: list[str]
     prompts: PromptEndpoints | None = None
+    gitlab: GitLabEndpoints | None = None
+    """`POST /gitlab/merge-requests/review`, with `gitlab:` configured."""
     apis: dict[str, tuple[Handler, Sequence[str]]] = field(default_factory=dict)
     """`apis` path -> (handler, methods)."""
     simulators: list[RunningSimulator] = field(default_factory=list)
@@ -288,6 +291,11 @@ class Container:
         )
         runner = PromptRunner(registry, gateway, services.served)
         prompts = PromptEndpoints(runner, identifier, accounting, config.server.max_body_bytes)
+        gitlab = None
+        if config.gitlab is not None:
+            gitlab = GitLabEndpoints(
+                config.gitlab, runner, identifier, accounting, config.server.max_body_bytes
+            )
         apis: dict[str, tuple[Handler, Sequence[str]]] = {
             api.path: (prompts.api(api.prompt), api.methods) for api in config.apis
         }
@@ -311,6 +319,7 @@ class Container:
             accounting=accounting,
             warnings=warnings,
             prompts=prompts,
+            gitlab=gitlab,
             apis=apis,
             simulators=simulators,
             cache=cache,

@@ -51,4 +51,6 @@ def config_secrets(config: GatewayConfig) -> list[str]:
             secret = getattr(aws, field, None) if aws is not None else None
             if secret is not None:
                 values.append(secret.get_secret_value())
+    if config.gitlab is not None:
+        values.append(config.gitlab.token.get_secret_value())
     return values

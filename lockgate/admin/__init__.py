@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lockgate.admin import routes, usage
+from lockgate.admin import config_view, routes, usage
 from lockgate.admin.routes import SUPERVISED_ENV
 
 if TYPE_CHECKING:
@@ -18,4 +18,5 @@ __all__ = ["SUPERVISED_ENV", "create_admin_app"]
 def create_admin_app(app: LockgateApp) -> FastAPI:
     admin = routes.create_admin_app(app)
     admin.include_router(usage.router)
+    admin.include_router(config_view.router)
     return admin

@@ -11,6 +11,7 @@ from lockgate.api.replies import send_json, send_stream
 from lockgate.auth.identity import Identifier
 from lockgate.errors import BadRequest, GatewayError, RouteNotFound, openai_error_body
 from lockgate.options import RequestOptions
+from lockgate.prompts.registry import PromptRegistry
 from lockgate.prompts.runner import PromptRunner
 from lockgate.reply import StreamReply
 from lockgate.schemas.decode import decode_object
@@ -36,6 +37,11 @@ class PromptEndpoints:
         self._identifier = identifier
         self._accounting = accounting
         self._limit = max_body_bytes
+
+    @property
+    def registry(self) -> PromptRegistry:
+        """The prompts this container serves."""
+        return self._runner.registry
 
     async def by_name(self, request: Request, send: Send) -> None:
         """`POST /v1/prompts/{name}?version=<ref>&stream=true`; the body is the input."""

@@ -123,4 +123,4 @@ class Identifier:
             if len(self._oidc_policies) >= MAX_OIDC_POLICIES:
                 self._oidc_policies.clear()
             self._oidc_policies[memo_key] = policy
-        return Principal("oidc", identity.subject, identity.team, policy)
+        return Principal("oidc", identity.subject, identity.team, policy, identity.claims)

@@ -7,9 +7,9 @@ of that caller, so the hot path only reads them. Per-model quotas are memoised p
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from lockgate.config.models import BudgetConfig, LimitsConfig, RateLimits
 from lockgate.limits import BudgetScope, Quota
@@ -115,6 +115,8 @@ class Principal:
     name: str
     team: str | None
     policy: Policy
+    claims: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """A verified OIDC token's claims (e.g. GitLab's `project_path`); None for other callers."""
 
     @classmethod
     def open_access(cls) -> Principal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from lockgate.cli import ci as ci_commands
 from lockgate.cli import config as config_commands
 from lockgate.cli import db as db_commands
 from lockgate.cli import keys as keys_commands
@@ -28,6 +29,7 @@ db_commands.register(app)
 keys_commands.register(app)
 usage_command.register(app)
 prompts_commands.register(app)
+ci_commands.register(app)
 
 
 def main() -> None:

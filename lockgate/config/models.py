@@ -27,6 +27,7 @@ from lockgate.config.access import (
     TeamConfig,
 )
 from lockgate.config.base import StrictModel
+from lockgate.config.gitlab import GitLabConfig
 from lockgate.config.prompts import ApiConfig, PromptsConfig
 from lockgate.config.protection import CacheConfig, GuardrailRule, GuardrailsConfig
 from lockgate.providers.catalogue import CompatibleType
@@ -41,6 +42,7 @@ __all__ = [
     "BudgetPeriod",
     "CacheConfig",
     "GatewayConfig",
+    "GitLabConfig",
     "GuardrailRule",
     "GuardrailsConfig",
     "KeyConfig",
@@ -560,6 +562,13 @@ class GatewayConfig(StrictModel):
     )
     apis: list[ApiConfig] = Field(
         default_factory=list, max_length=1000, description="Prompts served as REST endpoints."
+    )
+    gitlab: GitLabConfig | None = Field(
+        None,
+        description=(
+            "Post merge-request reviews on CI jobs' behalf (`POST /gitlab/merge-requests/review`, "
+            "docs/gitlab.md)."
+        ),
     )
 
     @property

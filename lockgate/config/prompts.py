@@ -10,7 +10,16 @@ from lockgate.config.base import StrictModel
 
 __all__ = ["RESERVED_PATHS", "ApiConfig", "PromptsConfig"]
 
-RESERVED_PATHS = ("/v1/", "/admin", "/openapi.json", "/healthz", "/readyz", "/metrics", "/ui")
+RESERVED_PATHS = (
+    "/v1/",
+    "/admin",
+    "/openapi.json",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/ui",
+    "/gitlab/",
+)
 """Paths (and prefixes) of the gateway's own endpoints, which an API may not take."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -45,11 +46,17 @@ class Accounting:
         self._access_log = access_log
         self._tracing = tracing
 
-    def track(self, request: Request, endpoint: Endpoint) -> Tracked:
-        """`with accounting.track(request, "chat") as record:` around one request's handling."""
+    def track(self, request: Request, endpoint: Endpoint, *, part: bool = False) -> Tracked:
+        """`with accounting.track(request, "chat") as record:` around one request's handling.
+
+        `part`: one of several model calls one request makes (a review's chunks), each a row
+        of its own under a fresh id.
+        """
         client_id = request.client_request_id
         record = UsageRecord(
-            request.unique_id(), endpoint, None if client_id is None else client_id.decode()
+            os.urandom(16).hex() if part else request.unique_id(),
+            endpoint,
+            None if client_id is None else client_id.decode(),
         )
         if self._tracing is not None:
             record.trace = self._tracing.start_request(

@@ -44,6 +44,7 @@ keys:
 )
 
 EXPECTED_OPERATIONS = {
+    ("GET", "/admin/config"),
     ("GET", "/admin/keys"),
     ("POST", "/admin/keys"),
     ("GET", "/admin/keys/{name}"),

@@ -257,6 +257,9 @@ DELIBERATE = {
     "tests/api/test_bedrock_target.py",  # AWS's documented example credentials
     "tests/providers/conformance_cases.py",  # an AWS-style secret
     "tests/auth/issuer.py",  # a user's e-mail address in a GitLab token's claims
+    "tests/config/test_diff.py",  # secrets it checks `config diff` never prints
+    "tests/gitlab",  # git authors' addresses; the fake GitLab's tokens
+    "tests/gitlab_ci/harness.py",  # the git author of the test repositories
 }
 
 
