@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 
 from lockgate.api.http import ClientGone, Receive, Request, Scope, Send
-from lockgate.api.prompts import PROMPTS_PREFIX
 from lockgate.api.replies import send_error
 from lockgate.config.loader import ConfigError, load_config
 from lockgate.config.models import GatewayConfig
+from lockgate.config.prompts import PROMPT_API_PREFIX
 from lockgate.container import Container, Services, load_directory
 from lockgate.errors import GatewayError, MethodNotAllowed, RouteNotFound, openai_error_body
-from lockgate.prompts.registry import PromptFilesError
+from lockgate.prompts.files import PromptFilesError
 
 __all__ = ["LockgateApp", "create_app"]
 
@@ -223,8 +223,12 @@ class LockgateApp:
         try:
             methods = self._routes.get(scope["path"])
             if methods is None:
-                if container is not None and scope["path"].startswith(PROMPTS_PREFIX):
-                    assert container.prompts is not None
+                if container is not None and scope["path"].startswith(PROMPT_API_PREFIX):
+                    if container.prompts is None:
+                        raise RouteNotFound(
+                            f"No prompts are served here: {scope['path']} needs a prompts "
+                            "folder (docs/prompts.md)"
+                        )
                     methods = {"POST": container.prompts.by_name}
                 else:
                     raise RouteNotFound(f"No route for {scope['path']}")

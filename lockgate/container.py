@@ -21,13 +21,12 @@ import redis.asyncio as redis
 from lockgate.admission import Admission
 from lockgate.alerts import AlertSender
 from lockgate.api.anthropic import AnthropicEndpoints
-from lockgate.api.gitlab import GitLabEndpoints
 from lockgate.api.health import HealthEndpoints
 from lockgate.api.metrics import MetricsEndpoint
 from lockgate.api.openai import OpenAIEndpoints
-from lockgate.api.prompts import Handler, PromptEndpoints
 from lockgate.auth.directory import Directory, KeyRecord, TeamRecord
 from lockgate.auth.identity import Identifier
+from lockgate.cache.local_embeddings import LocalEmbedder
 from lockgate.cache.responses import ResponseCache
 from lockgate.cache.semantic import SemanticCache, VectorIndex
 from lockgate.cache.stores import CacheStore, MemoryStore, RedisStore
@@ -36,8 +35,7 @@ from lockgate.config.models import CacheConfig, GatewayConfig
 from lockgate.errors import GatewayError
 from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, build_limiters
 from lockgate.pipeline import Gateway
-from lockgate.prompts.registry import PromptFilesError, PromptRegistry
-from lockgate.prompts.runner import PromptRunner
+from lockgate.prompts.files import PromptFilesError
 from lockgate.prompts.served import ServedVersions, changed_after_serving
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
@@ -59,7 +57,10 @@ from lockgate.usage.ledger import Ledger
 from lockgate.usage.spend_writer import SpendWriter
 
 if TYPE_CHECKING:
+    from lockgate.api.gitlab import GitLabEndpoints
+    from lockgate.api.prompts import Handler, PromptEndpoints
     from lockgate.auth.oidc import OidcVerifier
+    from lockgate.prompts.registry import PromptRegistry
     from lockgate.telemetry.tracing import Tracing
 
 __all__ = ["Container", "Services"]
@@ -94,6 +95,8 @@ class Services:
     """Prompt versions that served traffic (set at start)."""
     cache: CacheStore | None = None
     """Made when a config first turns the cache on; kept across reloads (backend: restart)."""
+    embedders: dict[str, LocalEmbedder] = field(default_factory=dict)
+    """Local embeddings models (`type: local-embeddings`), loaded once per process."""
     vectors: dict[int, VectorIndex] = field(default_factory=dict)
     """The semantic cache's vector indexes, by dimensions (kept across reloads too)."""
 
@@ -204,6 +207,8 @@ class Services:
         await self.alerts.close()
         if self.cache is not None:
             await self.cache.close()
+        for embedder in self.embedders.values():
+            embedder.close()
         await self.limiter.close()
         await self.ledger.close()
         await self.client.close()
@@ -249,8 +254,10 @@ class Container:
     ) -> Container:
         """Raises `PromptFilesError` when the prompts folder or an `apis` reference is wrong."""
         registry = load_prompts(config, config_dir)
-        served = await services.database.prompt_versions.served_hashes()
-        changed = changed_after_serving(registry, served)
+        changed = []
+        if registry is not None:
+            served = await services.database.prompt_versions.served_hashes()
+            changed = changed_after_serving(registry, served)
         simulators: list[RunningSimulator] = []
         adapters: dict[str, ProviderAdapter] = {}
         try:
@@ -264,7 +271,7 @@ class Container:
                     )
                     simulators.append(simulator)
                     base_url = simulator.base_url
-                adapters[provider.name] = build_adapter(provider, base_url)
+                adapters[provider.name] = build_adapter(provider, base_url, services.embedders)
         except BaseException:
             for simulator in simulators:
                 await simulator.close()
@@ -289,16 +296,22 @@ class Container:
             _access_log(config) if observability.access_log else None,
             services.tracing,
         )
-        runner = PromptRunner(registry, gateway, services.served)
-        prompts = PromptEndpoints(runner, identifier, accounting, config.server.max_body_bytes)
-        gitlab = None
-        if config.gitlab is not None:
-            gitlab = GitLabEndpoints(
-                config.gitlab, runner, identifier, accounting, config.server.max_body_bytes
-            )
-        apis: dict[str, tuple[Handler, Sequence[str]]] = {
-            api.path: (prompts.api(api.prompt), api.methods) for api in config.apis
-        }
+        prompts, gitlab = None, None
+        apis: dict[str, tuple[Handler, Sequence[str]]] = {}
+        if registry is not None:
+            # Imported here: prompts (Jinja2, jsonschema) and GitLab (python-gitlab, requests)
+            # cost some 30 MB of memory, which a gateway without them should not carry.
+            from lockgate.api.prompts import PromptEndpoints
+            from lockgate.prompts.runner import PromptRunner
+
+            runner = PromptRunner(registry, gateway, services.served)
+            limit = config.server.max_body_bytes
+            prompts = PromptEndpoints(runner, identifier, accounting, limit)
+            apis = {api.path: (prompts.api(api.prompt), api.methods) for api in config.apis}
+            if config.gitlab is not None:
+                from lockgate.api.gitlab import GitLabEndpoints
+
+                gitlab = GitLabEndpoints(config.gitlab, runner, identifier, accounting, limit)
         warnings = _warnings(config, identifier, router) + changed
         for warning in warnings:
             log.warning("%s", warning)
@@ -336,12 +349,17 @@ class Container:
             await simulator.close()
 
 
-def load_prompts(config: GatewayConfig, config_dir: Path | None) -> PromptRegistry:
-    """The prompts folder (relative to the config file's), checked against the `apis`."""
-    required = config.prompts is not None
+def load_prompts(config: GatewayConfig, config_dir: Path | None) -> PromptRegistry | None:
+    """The prompts folder (relative to the config file's), checked against the `apis`; None
+    when nothing asks for prompts and there is no `./prompts` folder."""
+    required = config.prompts is not None or bool(config.apis) or config.gitlab is not None
     directory = Path(config.prompts.dir if config.prompts is not None else "./prompts")
     if config_dir is not None and not directory.is_absolute():
         directory = config_dir / directory
+    if not required and not directory.is_dir():
+        return None
+    from lockgate.prompts.registry import PromptRegistry
+
     registry = PromptRegistry.load(directory, required=required)
     problems = []
     for a, api in enumerate(config.apis):

@@ -1,10 +1,13 @@
 """The request path (DESIGN §2) as a short sequence of stages.
 
 identify -> parse -> admit -> guard -> cache -> route -> translate + call -> guard -> account.
-Identify runs in the endpoints (before the body is read); implemented here so far: parse, admit
-(allowlists, rate limits, budget reservation), route (with retries, fallbacks and cooldowns),
-call, and the usage of each request (tokens, cost, timings) put on its `UsageRecord`, which the
-endpoint's accounting writes to the ledger, the metrics, the access log and the trace.
+Identify runs in the endpoints (before the body is read). Here: parse; the input guardrails
+(before admission, so a blocked request costs nothing); admit (allowlists, rate limits, budget
+reservation); the cache lookup (exact, then semantic); route (retries, fallbacks, cooldowns) and
+call; the answer's way back (`finishing.py`: output guardrails, keeping it in the cache,
+restoring placeholders); and the usage of each request (tokens, cost, timings) put on its
+`UsageRecord`, which the endpoint's accounting writes to the ledger, the metrics, the access log
+and the trace.
 """
 
 from __future__ import annotations
@@ -49,10 +52,15 @@ from lockgate.routing.router import Router, Target
 from lockgate.schemas.chat import ChatCompletionRequest
 from lockgate.schemas.decode import decode_object, validate
 from lockgate.schemas.embeddings import EmbeddingsRequest
+from lockgate.settlement import (
+    add_cost_header,
+    metered_stream,
+    reply_from_cache,
+    settle_usage,
+)
 from lockgate.transport.client import UpstreamClient, UpstreamStream
 from lockgate.transport.first_content import carries_content, until_content
 from lockgate.transport.propagation import PROPAGATION
-from lockgate.usage.prices import cost_micros
 from lockgate.usage.record import UsageRecord
 from lockgate.usage.reported import Format, StreamMeter, Usage, usage_from_body
 
@@ -62,7 +70,6 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "JSONReply", "StreamReply"]
 
 R = TypeVar("R", bound="JSONReply | StreamReply")
-NO_USAGE = Usage(0, 0)
 
 
 class Gateway:
@@ -109,7 +116,7 @@ class Gateway:
             hit = await self._lookup(plan)
             if hit is not None:
                 assert finishing is not None
-                return _from_cache(hit, finishing, facts.stream, not hide, ticket, record)
+                return reply_from_cache(hit, finishing, facts.stream, not hide, ticket, record)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
@@ -144,7 +151,7 @@ class Gateway:
             hit = await self._lookup(plan)
             if hit is not None:
                 assert finishing is not None
-                return _from_cache(hit, finishing, facts.stream, True, ticket, record)
+                return reply_from_cache(hit, finishing, facts.stream, True, ticket, record)
         deadline = self._deadline()
 
         async def attempt(target: Target, timeout_s: float) -> JSONReply | StreamReply:
@@ -189,10 +196,10 @@ class Gateway:
         done = await self._routed(request.model, None, attempt, self._deadline(), ticket, record)
         reply = done.result
         usage = usage_from_body(reply.body, "openai") or Usage(len(body) // 4, 0, False)
-        _settle(record, ticket, usage, done.target.price)
+        settle_usage(record, ticket, usage, done.target.price)
         if self._log_bodies:
             record.response_body = reply.body
-        _add_cost(reply, record, done.target.price)
+        add_cost_header(reply, record, done.target.price)
         return reply
 
     async def _admit(
@@ -328,13 +335,13 @@ class Gateway:
             reply.headers.append((b"x-lockgate-cache", plan.header))
         if isinstance(reply, StreamReply):
             meter = StreamMeter(form)
-            metered = _metered(reply, meter, ticket, price, facts.input_tokens, record)
+            metered = metered_stream(reply, meter, ticket, price, facts.input_tokens, record)
             return metered if finishing is None else finishing.stream(metered)
         usage = usage_from_body(reply.body, form) or Usage(facts.input_tokens, 0, False)
-        _settle(record, ticket, usage, price)
+        settle_usage(record, ticket, usage, price)
         if self._log_bodies:
             record.response_body = reply.body
-        _add_cost(reply, record, price)
+        add_cost_header(reply, record, price)
         if finishing is not None:
             reply.body = finishing.json(reply.body)
         return reply
@@ -543,71 +550,6 @@ def _as_message_stream(reply: StreamReply, translator: MessageStreamTranslator) 
     return StreamReply([first], events(), reply.close)
 
 
-def _metered(
-    reply: StreamReply,
-    meter: StreamMeter,
-    ticket: Ticket,
-    price: Price | None,
-    input_tokens: int,
-    record: UsageRecord,
-) -> StreamReply:
-    """The same stream, watched for usage; it is accounted when the stream ends, however it ends."""
-    settled = False
-
-    def settle() -> None:
-        nonlocal settled
-        if not settled:
-            settled = True
-            _settle(record, ticket, meter.usage(input_tokens), price)
-
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            async for block in reply.events:
-                meter.feed(block)
-                yield block
-        finally:
-            settle()
-
-    def close() -> None:
-        reply.close()
-        settle()
-
-    for block in reply.first:
-        meter.feed_head(block)
-    return StreamReply(reply.first, events(), close, reply.headers)
-
-
-def _from_cache(
-    hit: Hit,
-    finishing: Finishing,
-    stream: bool,
-    include_usage: bool,
-    ticket: Ticket,
-    record: UsageRecord,
-) -> JSONReply | StreamReply:
-    """A kept answer: no upstream call, nothing spent (the ledger says it was a hit)."""
-    record.cache_hit = True
-    record.ready = time.perf_counter()
-    _settle(record, ticket, NO_USAGE, None)
-    headers = [(b"x-lockgate-cache", b"hit"), (b"x-lockgate-cost-usd", b"0.000000")]
-    if hit.similarity is not None:
-        headers.append((b"x-lockgate-cache-similarity", f"{hit.similarity:.4f}".encode()))
-    headers += ticket.headers
-    body, events = finishing.hit(hit.body, stream, include_usage)
-    if stream:
-        return StreamReply(events, _nothing(), _no_op, headers)
-    return JSONReply(body, headers)
-
-
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield
-
-
-def _no_op() -> None:
-    return None
-
-
 def _traced(
     attempt: Callable[[Target, float], Awaitable[R]], trace: RequestTrace
 ) -> Callable[[Target, float], Awaitable[R]]:
@@ -644,29 +586,11 @@ def _asked_for_usage(raw: Mapping[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _settle(record: UsageRecord, ticket: Ticket, usage: Usage, price: Price | None) -> None:
-    """Put the usage and its cost on the record, and settle the admission with them."""
-    record.input_tokens = usage.input_tokens
-    record.output_tokens = usage.output_tokens
-    record.cached_tokens = usage.cached_tokens
-    record.estimated = not usage.reported
-    record.cost_micros = cost_micros(
-        price, usage.input_tokens, usage.output_tokens, usage.cached_tokens
-    )
-    ticket.settle(usage, record.cost_micros)
-
-
 def _add_limit_headers(error: GatewayError, ticket: Ticket) -> None:
     """The caller's rate-limit state goes on every response, failed ones too."""
     if ticket.headers:
         headers = {name.decode(): value.decode() for name, value in ticket.headers}
         error.headers = {**headers, **error.headers}
-
-
-def _add_cost(reply: JSONReply, record: UsageRecord, price: Price | None) -> None:
-    if price is not None:
-        cost = f"{record.cost_micros / 1_000_000:.6f}".encode()
-        reply.headers.append((b"x-lockgate-cost-usd", cost))
 
 
 def _target_headers(target: Target, attempts: int) -> Headers:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from lockgate.api.http import DisconnectWatch, Request, Send
 from lockgate.api.replies import send_json, send_stream
 from lockgate.auth.identity import Identifier
+from lockgate.config.prompts import PROMPT_API_PREFIX
 from lockgate.errors import BadRequest, GatewayError, RouteNotFound, openai_error_body
 from lockgate.options import RequestOptions
 from lockgate.prompts.registry import PromptRegistry
@@ -17,9 +18,7 @@ from lockgate.reply import StreamReply
 from lockgate.schemas.decode import decode_object
 from lockgate.usage.accounting import Accounting, client_left
 
-__all__ = ["PROMPTS_PREFIX", "PromptEndpoints"]
-
-PROMPTS_PREFIX = "/v1/prompts/"
+__all__ = ["PromptEndpoints"]
 MAX_QUERY_FIELDS = 100
 
 Handler = Callable[[Request, Send], Awaitable[None]]
@@ -45,7 +44,7 @@ class PromptEndpoints:
 
     async def by_name(self, request: Request, send: Send) -> None:
         """`POST /v1/prompts/{name}?version=<ref>&stream=true`; the body is the input."""
-        name = request.scope["path"][len(PROMPTS_PREFIX) :]
+        name = request.scope["path"][len(PROMPT_API_PREFIX) :]
         if not name or "/" in name or "@" in name:
             raise RouteNotFound(f"No route for {request.scope['path']}")
         query = _query(request)

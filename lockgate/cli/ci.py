@@ -271,7 +271,8 @@ def _git_files(
     source: Source, base_sha: str | None, repo: Path
 ) -> tuple[list[FileDiff] | None, str | None]:
     """The diff from the checkout, and the commit it is at; (None, None) to use GitLab's."""
-    from lockgate.gitlab.diffs import GitDiffError, git_head, parse_git_diff, read_git_diff
+    from lockgate.gitlab.diffs import parse_git_diff
+    from lockgate.gitlab.git_diff import GitDiffError, git_head, read_git_diff
 
     if source is Source.API or (source is Source.AUTO and not base_sha):
         return None, None
@@ -292,7 +293,7 @@ def _git_files(
 
 
 def _head_reader(repo: Path) -> Callable[[str], str | None]:
-    from lockgate.gitlab.diffs import read_head_from
+    from lockgate.gitlab.git_diff import read_head_from
 
     return read_head_from(repo)
 
@@ -454,7 +455,7 @@ def _print_plan(console: Console, plan: ReviewPlan, settings: Settings) -> None:
 
 
 def _print_outcome(console: Console, outcome: ReviewOutcome, settings: Settings) -> None:
-    from lockgate.gitlab.review import render_discussion
+    from lockgate.gitlab.review_notes import render_discussion
 
     if outcome.results:
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)

@@ -254,7 +254,8 @@ def _call(run: Any) -> Any:
 
 def _changed_files(base_sha: str | None, repo: Path) -> Sequence[FileDiff]:
     from lockgate.gitlab.commits import commit_range
-    from lockgate.gitlab.diffs import GitDiffError, parse_git_diff, read_git_diff
+    from lockgate.gitlab.diffs import parse_git_diff
+    from lockgate.gitlab.git_diff import GitDiffError, read_git_diff
 
     base = base_sha or commit_range(os.environ).partition("..")[0] or None
     if not base or base == os.environ.get("CI_COMMIT_SHA", "HEAD"):

@@ -129,7 +129,8 @@ def diff(
     1 FILE or OTHER_FILE is invalid (every error printed), or a wrong option;
     3 the gateway is unreachable, refused the admin key, or answered wrongly.
     """
-    from lockgate.config.diff import OFFLINE_KEY, compare, render_json, render_text, with_overrides
+    from lockgate.config.diff import OFFLINE_KEY, compare, with_overrides
+    from lockgate.config.diff_render import render_json, render_text
 
     if against is not None:
         old = _file_snapshot(against, OFFLINE_KEY)

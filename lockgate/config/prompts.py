@@ -8,7 +8,10 @@ from pydantic import Field, field_validator
 
 from lockgate.config.base import StrictModel
 
-__all__ = ["RESERVED_PATHS", "ApiConfig", "PromptsConfig"]
+__all__ = ["PROMPT_API_PREFIX", "RESERVED_PATHS", "ApiConfig", "PromptsConfig"]
+
+PROMPT_API_PREFIX = "/v1/prompts/"
+"""`POST /v1/prompts/{name}`: every prompt, by name."""
 
 RESERVED_PATHS = (
     "/v1/",

@@ -1,9 +1,10 @@
-"""A merge request's diff as typed data: parsing, what not to review, and request-sized chunks.
+"""A merge request's diff as typed data: parsing, and request-sized chunks.
 
 Two sources give the same `FileDiff` list: `git diff` output in a job's checkout
-(`parse_git_diff`), and GitLab's per-file changes, whose `diff` holds the hunks only
-(`file_diff_from_change`). New files carry their path as both old and new path and deleted files
-likewise, as GitLab does, so positions built from either source match GitLab's.
+(`parse_git_diff` of `git_diff.read_git_diff`), and GitLab's per-file changes, whose `diff` holds
+the hunks only (`file_diff_from_change`). New files carry their path as both old and new path and
+deleted files likewise, as GitLab does, so positions built from either source match GitLab's.
+What is not worth reviewing is decided in `skips`.
 
 Chunks are unified diff text for the `code-review` prompt, packed within a token budget estimated
 at 4 characters a token: small files share a request, a file larger than the budget is split by
@@ -13,30 +14,22 @@ hunks, and a hunk larger than the budget into line windows with recomputed `@@` 
 from __future__ import annotations
 
 import re
-import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Literal
 
 __all__ = [
     "Chunk",
     "DiffLine",
     "FileDiff",
-    "GitDiffError",
     "Hunk",
-    "SkipReason",
     "estimate_tokens",
     "file_diff_from_change",
-    "git_head",
     "language_of",
     "parse_git_diff",
     "parse_hunks",
     "plan_chunks",
-    "read_git_diff",
-    "read_head_from",
-    "skip_reason",
 ]
 
 CHARS_PER_TOKEN = 4
@@ -335,174 +328,6 @@ def _unquote(text: str) -> str:
             raw += _ESCAPES.get(body[index + 1], body[index + 1]).encode()
             index += 2
     return raw.decode("utf-8", errors="replace")
-
-
-# -- git ------------------------------------------------------------------------------------------
-
-
-class GitDiffError(Exception):
-    """`git diff` could not run: no git, not a repository, or a commit the clone lacks."""
-
-
-def read_git_diff(base_sha: str, repository: Path = Path(), head: str = "HEAD") -> str:
-    """`git diff base...head` in a checkout, in the form `parse_git_diff` reads.
-
-    The options pin what user configuration could change: prefixes, colour, external diff
-    drivers, rename detection and the quoting of non-ASCII paths.
-    """
-    command = [
-        "git",
-        "-C",
-        str(repository),
-        "-c",
-        "core.quotePath=false",
-        "diff",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--find-renames",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
-        f"{base_sha}...{head}",
-        "--",
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, check=False, timeout=120)
-    except FileNotFoundError:
-        raise GitDiffError("git is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise GitDiffError("git diff took more than 120 s") from None
-    if done.returncode != 0:
-        reason = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        raise GitDiffError(f"git diff {base_sha[:12]}...{head} failed: {' '.join(reason[:2])}")
-    return done.stdout.decode("utf-8", errors="replace")
-
-
-def git_head(repository: Path = Path()) -> str:
-    """The commit a checkout is at."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repository), "rev-parse", "--verify", "HEAD"],
-            capture_output=True,
-            check=False,
-            timeout=30,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        raise GitDiffError("git is not installed or does not answer") from None
-    if done.returncode != 0:
-        raise GitDiffError(f"{repository} is not a git checkout with a commit")
-    return done.stdout.decode().strip()
-
-
-def read_head_from(repository: Path) -> Callable[[str], str | None]:
-    """A `read_head` for `skip_reason`: the first 4 KB of a file of the checkout at `repository`."""
-    root = repository.resolve()
-
-    def read_head(path: str) -> str | None:
-        file = (root / path).resolve()
-        if not file.is_relative_to(root):
-            return None
-        try:
-            with file.open("rb") as handle:
-                return handle.read(4096).decode("utf-8", errors="replace")
-        except OSError:
-            return None
-
-    return read_head
-
-
-# -- what not to review ---------------------------------------------------------------------------
-
-
-class SkipReason(StrEnum):
-    BINARY = "binary"
-    TOO_LARGE = "diff too large for GitLab"
-    DELETED = "deleted"
-    NO_CHANGES = "no text changes"
-    VENDORED = "vendored"
-    LOCK_FILE = "lock file"
-    GENERATED = "generated"
-
-
-_VENDOR_DIRS = frozenset(
-    {"vendor", "vendors", "node_modules", "third_party", "third-party", "bower_components"}
-)
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-_LOCK_FILES = frozenset(
-    _names(
-        """package-lock.json npm-shrinkwrap.json yarn.lock pnpm-lock.yaml bun.lock bun.lockb
-    poetry.lock pipfile.lock uv.lock pdm.lock go.sum go.work.sum cargo.lock gemfile.lock
-    composer.lock mix.lock pubspec.lock podfile.lock packages.lock.json flake.lock
-    gradle.lockfile package.resolved deno.lock .terraform.lock.hcl"""
-    )
-)
-_MINIFIED_SUFFIXES = (".min.js", ".min.css", ".min.mjs", ".js.map", ".css.map")
-_GENERATED_DIRS = frozenset({"generated", "__generated__", "gen-src"})
-_GENERATED_SUFFIXES = _names(
-    """.pb.go .pb.gw.go _pb2.py _pb2.pyi _pb2_grpc.py .pb.cc .pb.h .g.dart .freezed.dart
-    _generated.go"""
-)
-_GENERATED_PREFIXES = ("zz_generated.",)
-_HEADER_LINES = 10
-"""A generated-file marker counts only in a file's first lines (a header comment)."""
-_GENERATED_MARKER = re.compile(
-    r"^\W{0,4}\s*Code generated\b.*\bDO NOT EDIT"
-    r"|^\s*(?:#|//|/\*|\*|--|;|<!--|\{\{?/?\*).*@generated\b",
-    re.IGNORECASE,
-)
-
-
-def skip_reason(
-    file: FileDiff, read_head: Callable[[str], str | None] | None = None
-) -> SkipReason | None:
-    """Why `file` is not sent to the model, or None to review it.
-
-    `read_head(path)`, when given (a job's checkout), returns the start of the new file, so a
-    generated-file header is found even when no hunk touches the top of the file.
-    """
-    if file.binary:
-        return SkipReason.BINARY
-    if file.too_large:
-        return SkipReason.TOO_LARGE
-    if file.deleted_file:
-        return SkipReason.DELETED
-    parts = PurePosixPath(file.new_path).parts
-    name = parts[-1].lower() if parts else ""
-    if name in _LOCK_FILES:
-        return SkipReason.LOCK_FILE
-    directories = {part.lower() for part in parts[:-1]}
-    if directories & _VENDOR_DIRS or name.endswith(_MINIFIED_SUFFIXES):
-        return SkipReason.VENDORED
-    if (
-        file.generated
-        or directories & _GENERATED_DIRS
-        or name.endswith(_GENERATED_SUFFIXES)
-        or name.startswith(_GENERATED_PREFIXES)
-        or _has_generated_header(file, read_head)
-    ):
-        return SkipReason.GENERATED
-    if not any(line[:1] in "+-" for hunk in file.hunks for line in hunk.lines):
-        return SkipReason.NO_CHANGES
-    return None
-
-
-def _has_generated_header(file: FileDiff, read_head: Callable[[str], str | None] | None) -> bool:
-    head: Iterable[str] = (
-        line.text
-        for hunk in file.hunks
-        for line in hunk.numbered()
-        if line.new_line is not None and line.new_line <= _HEADER_LINES
-    )
-    if read_head is not None:
-        text = read_head(file.new_path)
-        if text is not None:
-            head = text.splitlines()[:_HEADER_LINES]
-    return any(_GENERATED_MARKER.search(line) for line in head)
 
 
 # -- chunks ---------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lockgate.gitlab.diffs import FileDiff, skip_reason
+from lockgate.gitlab.diffs import FileDiff
+from lockgate.gitlab.skips import skip_reason
 from lockgate.gitlab.testgen import is_test_path
 
 __all__ = ["DocsError", "DocsPatch", "apply_patch", "choose_docs", "code_diff", "propose"]

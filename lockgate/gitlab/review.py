@@ -2,7 +2,7 @@
 
 `run_review` is the whole job, with no CLI or environment handling, so `lockgate ci review` and
 the gateway's `POST /gitlab/merge-requests/review` share it. It reads the merge request and its
-diff, leaves out what is not worth a model's time (`diffs.skip_reason`), asks `review` (the
+diff, leaves out what is not worth a model's time (`skips.skip_reason`), asks `review` (the
 `code-review` prompt) once per chunk of the diff, merges the findings, then posts:
 
 - one summary note, found again on re-runs by `SUMMARY_MARKER` at its start and updated in place;
@@ -14,38 +14,27 @@ Fingerprints are the Code Quality report's (`quality.fingerprint`: path, normali
 the line's content), so the threads, the summary and the report agree, and a re-run on the same
 commit with the same findings creates nothing.
 
-Everything the model wrote is untrusted (the diff it read may carry instructions): it is posted
-with HTML comments, @mentions and GitLab quick actions (`/merge` at a line start) neutralised.
+Everything the model wrote is untrusted (the diff it read may carry instructions): the notes and
+threads are rendered by `review_notes`, which neutralises it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from lockgate.gitlab.api import (
-    DiffRefs,
-    Discussion,
-    FileChange,
-    GitLabError,
-    InvalidPositionError,
-    MergeRequest,
-    Note,
-    Position,
-)
+from lockgate.gitlab.api import GitLabError, InvalidPositionError
 from lockgate.gitlab.diffs import (
     Chunk,
     FileDiff,
-    SkipReason,
     estimate_tokens,
     file_diff_from_change,
     language_of,
     plan_chunks,
-    skip_reason,
 )
+from lockgate.gitlab.models import DiffRefs, Discussion, FileChange, MergeRequest, Note, Position
 from lockgate.gitlab.quality import (
     SEVERITIES,
     QualityIssue,
@@ -55,10 +44,17 @@ from lockgate.gitlab.quality import (
     is_severity,
     unique_fingerprints,
 )
+from lockgate.gitlab.review_notes import (
+    SUMMARY_MARKER,
+    cut,
+    fingerprints_in,
+    render_discussion,
+    render_summary,
+)
+from lockgate.gitlab.skips import SkipReason, skip_reason
 
 __all__ = [
     "CHECK_NAME",
-    "SUMMARY_MARKER",
     "Finding",
     "MergeRequestAPI",
     "ModelFinding",
@@ -70,17 +66,12 @@ __all__ = [
     "ReviewOutcome",
     "ReviewPlan",
     "ReviewRequest",
-    "finding_marker",
-    "fingerprints_in",
     "merge_findings",
     "post_review",
     "prepare_review",
-    "render_discussion",
-    "render_summary",
     "run_review",
 ]
 
-SUMMARY_MARKER = "<!-- lockgate:review -->"
 CHECK_NAME = "lockgate/code-review"
 PROMPT_OVERHEAD_TOKENS = 800
 """The prompt's own messages, estimated; the rest of `max_tokens` is for the diff."""
@@ -88,10 +79,6 @@ MAX_DIFF_CHARS = 190_000
 """The code-review prompt accepts a diff of at most 200,000 characters."""
 MAX_TITLE_CHARS = 500
 MAX_DESCRIPTION_CHARS = 4000
-MAX_LISTED = 100
-"""Findings and skipped files listed in the summary at most; the report has them all."""
-
-_FINDING_MARKER = re.compile(r"<!-- lockgate:finding ([0-9a-f]{32}) -->")
 
 
 class ReviewError(Exception):
@@ -435,7 +422,7 @@ async def _files(
 
 
 def _diff_budget(mr: MergeRequest, max_tokens: int) -> int:
-    context = _cut(mr.title, MAX_TITLE_CHARS) + _cut(mr.description, MAX_DESCRIPTION_CHARS)
+    context = cut(mr.title, MAX_TITLE_CHARS) + cut(mr.description, MAX_DESCRIPTION_CHARS)
     budget = max_tokens - PROMPT_OVERHEAD_TOKENS - estimate_tokens(context)
     return min(max(budget, 500), MAX_DIFF_CHARS // 4)
 
@@ -448,8 +435,8 @@ async def _ask(
     async def ask(chunk: Chunk) -> ReviewAnswer:
         request = ReviewRequest(
             diff=chunk.text(),
-            title=_cut(mr.title, MAX_TITLE_CHARS),
-            description=_cut(mr.description, MAX_DESCRIPTION_CHARS),
+            title=cut(mr.title, MAX_TITLE_CHARS),
+            description=cut(mr.description, MAX_DESCRIPTION_CHARS),
             language=options.language or language_of(chunk.paths),
             paths=tuple(chunk.paths),
         )
@@ -577,125 +564,3 @@ def _summary_text(answers: Sequence[ReviewAnswer]) -> str:
     if len(texts) <= 1:
         return texts[0] if texts else ""
     return "\n".join(f"- {' '.join(text.split())}" for text in texts)
-
-
-# -- markers and rendering ------------------------------------------------------------------------
-
-
-def finding_marker(value: str) -> str:
-    return f"<!-- lockgate:finding {value} -->"
-
-
-def fingerprints_in(body: str) -> list[str]:
-    """The finding fingerprints marked in a note's body."""
-    return _FINDING_MARKER.findall(body)
-
-
-def render_discussion(finding: Finding, prompt: str) -> str:
-    """A diff thread's body: the marker, the finding, the suggestion, where it came from."""
-    parts = [
-        finding_marker(finding.fingerprint),
-        f"**{finding.severity.capitalize()}**: {_safe(finding.message)}",
-    ]
-    if finding.suggestion:
-        suggestion = finding.suggestion.strip("\n")
-        if "\n" in suggestion:
-            parts.append(f"Suggestion:\n\n{_fenced(suggestion)}")
-        else:
-            parts.append(f"Suggestion: {_safe(suggestion)}")
-    parts.append(f"<sub>Lockgate review · {_code(prompt)}</sub>")
-    return "\n\n".join(parts) + "\n"
-
-
-def render_summary(plan: ReviewPlan, results: Sequence[Result], prompt: str) -> str:
-    """The summary note: the same findings and diff give the same text, so re-runs agree."""
-    parts = [SUMMARY_MARKER, "### Lockgate review"]
-    if plan.summary:
-        parts.append(_safe(plan.summary))
-    if not plan.requests:
-        parts.append("Nothing to review: no changed file is one the review reads.")
-    parts.append(_counts(results))
-    unplaced = [r for r in results if r.status == "unplaced"]
-    if unplaced:
-        lines = ["#### Findings not on a line of the diff", ""]
-        for result in unplaced[:MAX_LISTED]:
-            f = result.finding
-            entry = f"- **{f.severity.capitalize()}** {_code(f.path)} line {f.line}: "
-            entry += _one_line(f.message, 1000)
-            if f.suggestion:
-                entry += f" Suggestion: {_one_line(f.suggestion, 500)}"
-            lines.append(entry)
-        if len(unplaced) > MAX_LISTED:
-            lines.append(f"- … and {len(unplaced) - MAX_LISTED} more in the Code Quality report")
-        parts.append("\n".join(lines))
-    parts.append(_footer(plan, prompt))
-    return "\n\n".join(parts) + "\n"
-
-
-def _counts(results: Sequence[Result]) -> str:
-    if not results:
-        return "**No findings.**"
-    by_severity = [
-        f"{count} {severity}"
-        for severity in reversed(SEVERITIES)
-        if (count := sum(r.finding.severity == severity for r in results))
-    ]
-    on_diff = sum(r.status != "unplaced" for r in results)
-    noun = "finding" if len(results) == 1 else "findings"
-    text = f"**{len(results)} {noun}**: {', '.join(by_severity)}."
-    if on_diff:
-        text += f" {on_diff} as threads on the diff."
-    if on_diff < len(results):
-        text += f" {len(results) - on_diff} listed below."
-    return text
-
-
-def _footer(plan: ReviewPlan, prompt: str) -> str:
-    mr = plan.merge_request
-    head = mr.diff_refs.head_sha if mr.diff_refs else (mr.sha or "")
-    requests = f"{plan.requests} model request{'s' if plan.requests != 1 else ''}"
-    label = plan.prompt_label(prompt)
-    text = f"<sub>commit {_code(head[:12])} · prompt {_code(label)} · {requests}</sub>"
-    if plan.skipped:
-        listed = ", ".join(
-            f"{_code(path)} ({reason})" for path, reason in plan.skipped[:MAX_LISTED]
-        )
-        if len(plan.skipped) > MAX_LISTED:
-            listed += f" and {len(plan.skipped) - MAX_LISTED} more"
-        files = f"{len(plan.skipped)} file{'s' if len(plan.skipped) != 1 else ''}"
-        text += f"\n\n<details><summary>Not reviewed: {files}</summary>\n\n{listed}\n\n</details>"
-    return text
-
-
-_MENTION = re.compile(r"(?<![\w@/`])@(?=[\w.-])")
-_QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
-
-
-def _safe(text: str) -> str:
-    """Model text made inert: no HTML comments (markers), @mentions or quick actions."""
-    text = text.replace("<!--", "&lt;!--").replace("-->", "--&gt;")
-    text = _MENTION.sub("@\u2060", text)
-    return _QUICK_ACTION.sub(r"\1\\/", text)
-
-
-def _one_line(text: str, limit: int) -> str:
-    return _safe(_cut(" ".join(text.split()), limit))
-
-
-def _fenced(text: str) -> str:
-    """A code block no content can close early: its fence is longer than any backtick run."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    # A marker inside the block would still be found by `fingerprints_in`: break it.
-    inert = text.replace("<!--", "<!\u2060--")
-    return f"{fence}\n{inert}\n{fence}"
-
-
-def _code(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    return f"{ticks}{text}{ticks}" if longest == 0 else f"{ticks} {text} {ticks}"
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lockgate.gitlab.diffs import FileDiff, skip_reason
+from lockgate.gitlab.diffs import FileDiff
+from lockgate.gitlab.skips import skip_reason
 
 __all__ = ["GeneratedFile", "TestgenError", "generate", "sources_to_test", "write_files"]
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from lockgate.prompts.registry import PromptRegistry, PromptVersion
+if TYPE_CHECKING:  # the registry (Jinja2, jsonschema) loads only with a prompts folder
+    from lockgate.prompts.registry import PromptRegistry, PromptVersion
 
 __all__ = ["ServedVersions", "changed_after_serving"]
 

@@ -1,13 +1,13 @@
 """`type: local-embeddings`: sentence-transformers models run inside the gateway.
 
 No upstream, no key: the semantic cache can embed prompts without sending them anywhere, and
-clients get the same models on `/v1/embeddings`. Models load on first use (a few seconds) and
-are shared by every config a process loads, so a reload does not load them again.
+clients get the same models on `/v1/embeddings`. Models load on first use (a few seconds); the
+`embedders` map passed in is the process's (`Services`), so a reload does not load them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, NoReturn
 
 import orjson
@@ -20,19 +20,11 @@ __all__ = ["LocalEmbeddingsAdapter"]
 
 MAX_INPUTS = 256
 
-_EMBEDDERS: dict[str, LocalEmbedder] = {}
-
-
-def shared_embedder(model: str) -> LocalEmbedder:
-    embedder = _EMBEDDERS.get(model)
-    if embedder is None:
-        embedder = _EMBEDDERS[model] = LocalEmbedder(model)
-    return embedder
-
 
 class LocalEmbeddingsAdapter:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, embedders: MutableMapping[str, LocalEmbedder]) -> None:
         self.name = name
+        self._embedders = embedders
 
     async def local_embeddings(self, body: dict[str, Any], model: str) -> bytes:
         texts = _texts(body.get("input"))
@@ -41,13 +33,19 @@ class LocalEmbeddingsAdapter:
             raise BadRequest("'encoding_format' must be float or base64", param="encoding_format")
         encoding: Literal["float", "base64"] = "base64" if requested == "base64" else "float"
         try:
-            embedder = shared_embedder(model)
+            embedder = self._embedder(model)
         except (ValueError, RuntimeError) as error:
             raise GatewayError(f"Provider '{self.name}': {error}", status=500) from None
         answer = await embedder.embeddings_response(
             texts, model=str(body.get("model") or model), encoding_format=encoding
         )
         return orjson.dumps(answer)
+
+    def _embedder(self, model: str) -> LocalEmbedder:
+        embedder = self._embedders.get(model)
+        if embedder is None:
+            embedder = self._embedders[model] = LocalEmbedder(model)
+        return embedder
 
     def chat_request(self, body: dict[str, Any], model: str) -> UpstreamRequest:
         self._embeddings_only()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 
+from lockgate.cache.local_embeddings import LocalEmbedder
 from lockgate.config.models import ProviderConfig
 from lockgate.providers.anthropic import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicAdapter
 from lockgate.providers.base import ProviderAdapter
@@ -116,7 +117,7 @@ def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapte
 
 
 def _local_embeddings(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
-    return LocalEmbeddingsAdapter(provider.name)
+    return LocalEmbeddingsAdapter(provider.name, {})
 
 
 def _compatible(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
@@ -148,6 +149,13 @@ _FACTORIES: dict[str, Callable[[ProviderConfig, str | None], ProviderAdapter]] =
 }
 
 
-def build_adapter(provider: ProviderConfig, base_url: str | None = None) -> ProviderAdapter:
-    """The adapter for `provider`; `base_url` overrides the configured one (in-process servers)."""
+def build_adapter(
+    provider: ProviderConfig,
+    base_url: str | None = None,
+    embedders: MutableMapping[str, LocalEmbedder] | None = None,
+) -> ProviderAdapter:
+    """The adapter for `provider`; `base_url` overrides the configured one (in-process servers);
+    `embedders`: the process's loaded local models, shared across reloads."""
+    if provider.type == "local-embeddings" and embedders is not None:
+        return LocalEmbeddingsAdapter(provider.name, embedders)
     return _FACTORIES[provider.type](provider, base_url)

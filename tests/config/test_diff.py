@@ -20,11 +20,10 @@ from lockgate.config.diff import (
     ConfigSnapshot,
     compare,
     fingerprint,
-    render_json,
-    render_text,
     snapshot,
     with_overrides,
 )
+from lockgate.config.diff_render import render_json, render_text
 from lockgate.config.models import GatewayConfig
 from lockgate.prompts.registry import PromptRegistry
 from tests.conftest import config_from_yaml

@@ -13,15 +13,8 @@ from typing import Any
 
 import pytest
 
-from lockgate.gitlab.api import (
-    Commit,
-    DiffRefs,
-    FileChange,
-    GitLabAPI,
-    GitLabError,
-    InvalidPositionError,
-    Position,
-)
+from lockgate.gitlab.api import GitLabAPI, GitLabError, InvalidPositionError
+from lockgate.gitlab.models import Commit, DiffRefs, FileChange, Position
 from tests.gitlab.fake_gitlab import (
     DEFAULT_TOKEN,
     INVALID_POSITION,

@@ -10,19 +10,16 @@ import pytest
 from lockgate.gitlab.diffs import (
     MAX_LINE_CHARS,
     FileDiff,
-    GitDiffError,
     Hunk,
-    SkipReason,
     estimate_tokens,
     file_diff_from_change,
     language_of,
     parse_git_diff,
     parse_hunks,
     plan_chunks,
-    read_git_diff,
-    read_head_from,
-    skip_reason,
 )
+from lockgate.gitlab.git_diff import GitDiffError, read_git_diff, read_head_from
+from lockgate.gitlab.skips import SkipReason, skip_reason
 
 APP_BEFORE = "".join(f"line {n}\n" for n in range(1, 31))
 APP_AFTER = APP_BEFORE.replace("line 5\n", "line five\n").replace(

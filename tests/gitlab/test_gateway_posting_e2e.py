@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from lockgate.auth.keys import hash_key
-from lockgate.gitlab.review import SUMMARY_MARKER
+from lockgate.gitlab.review_notes import SUMMARY_MARKER
 from lockgate.simulate.server import RunningSimulator
 from tests.auth.issuer import AUDIENCE, Issuer
 from tests.conftest import config_from_yaml, running_gateway

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from lockgate.auth.keys import hash_key
 from lockgate.cli.main import app
 from lockgate.gitlab.diffs import parse_git_diff
-from lockgate.gitlab.review import SUMMARY_MARKER, fingerprints_in
+from lockgate.gitlab.review_notes import SUMMARY_MARKER, fingerprints_in
 from lockgate.simulate.server import RunningSimulator
 from tests.auth.issuer import AUDIENCE, Issuer
 from tests.conftest import config_from_yaml, running_gateway

@@ -7,6 +7,7 @@ passes through to the provider), so the model's JSON, or its failure to produce 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,3 +296,33 @@ async def test_usage_by_prompt_compares_the_versions(setup: Setup) -> None:
     for row in versions.values():
         assert row["input_tokens"] > 0
         assert row["cost_usd"] > 0
+
+
+async def test_changing_a_version_that_served_traffic_is_warned_about(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    await setup.post("/v1/prompts/summary", {"text": "x"})
+
+    async def recorded() -> bool | None:
+        rows = await query(
+            setup.database, "SELECT sha256 FROM prompt_versions WHERE name = 'summary'", {}
+        )
+        return True if rows else None
+
+    await wait_for(recorded, 10)
+    path = setup.prompts / "summary" / "1.0.0.yaml"
+    original = path.read_text()
+    path.write_text(original.replace("model: m", "description: edited\nmodel: m"))
+    caplog.set_level(logging.WARNING)
+    try:
+        async with aiohttp.ClientSession() as http:
+            reload = f"{setup.url}/admin/config/reload"
+            auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+            async with http.post(reload, headers=auth) as answer:
+                assert answer.status == 200  # a warning, not a refusal
+        warned = [
+            r.getMessage() for r in caplog.records if "changed after it served" in r.getMessage()
+        ]
+        assert any("summary@1.0.0" in line for line in warned)
+    finally:
+        path.write_text(original)
