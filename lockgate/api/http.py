@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "Request",
     "Scope",
     "Send",
+    "new_request_id",
     "send_response",
 ]
 
@@ -31,6 +33,15 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = Sequence[tuple[bytes, bytes]]
 
 _REQUEST_ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def new_request_id() -> str:
+    """32 hex digits: the time in milliseconds, then 80 random bits.
+
+    Unique like a random id, but ids sort by arrival, so the usage ledger's primary key grows at
+    its end instead of at random places (cheaper inserts, and a table that stays compact).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 class ClientGone(Exception):
@@ -47,14 +58,14 @@ class Request:
         self.receive = receive
         self.client_request_id = _client_request_id(scope["headers"])
         """The caller's own `x-request-id`, when it sent a usable one."""
-        self.request_id = self.client_request_id or os.urandom(16).hex().encode()
+        self.request_id = self.client_request_id or new_request_id().encode()
         """The id every response carries: the caller's, else a fresh random one."""
 
     def unique_id(self) -> str:
         """An id no other request has, for the usage ledger (callers may reuse their ids)."""
         if self.client_request_id is None:
             return self.request_id.decode()
-        return os.urandom(16).hex()
+        return new_request_id()
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.scope["headers"]:

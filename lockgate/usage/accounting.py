@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from lockgate.api.http import ClientGone, DisconnectWatch, Request
+from lockgate.api.http import ClientGone, DisconnectWatch, Request, new_request_id
 from lockgate.errors import GatewayError
 from lockgate.usage.ledger import Ledger
 from lockgate.usage.record import Endpoint, UsageRecord
@@ -54,7 +53,7 @@ class Accounting:
         """
         client_id = request.client_request_id
         record = UsageRecord(
-            os.urandom(16).hex() if part else request.unique_id(),
+            new_request_id() if part else request.unique_id(),
             endpoint,
             None if client_id is None else client_id.decode(),
         )
