@@ -68,9 +68,10 @@ class ResponseCache:
         model: str,
         options: RequestOptions,
     ) -> CachePlan:
-        ttl_s = options.cache_ttl_s or self._model_ttl(model)
-        if ttl_s == 0:
-            return BYPASS
+        model_ttl_s = self._model_ttl(model)
+        if model_ttl_s == 0:
+            return BYPASS  # the operator's "never" is not the caller's to override
+        ttl_s = options.cache_ttl_s or model_ttl_s
         scope = cache_scope(principal)
         lookup, store = options.cache != "no-cache", options.cache != "no-store"
         semantic = None

@@ -209,6 +209,11 @@ async def test_ttl_per_request_and_per_model(setup: Setup) -> None:
     await ask(setup.url, "red-1", uncached, model="fresh")
     _, headers = await ask(setup.url, "red-1", uncached, model="fresh")
     assert headers["x-lockgate-cache"] == "bypass"
+    # A caller's TTL does not override the operator's "never cache this model".
+    ttl = {"x-lockgate-cache-ttl": "60"}
+    await ask(setup.url, "red-1", uncached, model="fresh", extra_headers=ttl)
+    _, headers = await ask(setup.url, "red-1", uncached, model="fresh", extra_headers=ttl)
+    assert headers["x-lockgate-cache"] == "bypass"
 
 
 async def test_bad_cache_headers_are_refused_by_name(setup: Setup) -> None:
