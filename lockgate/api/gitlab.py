@@ -67,9 +67,10 @@ class GitLabEndpoints:
                 data = orjson.loads(reply.body)
                 return ReviewAnswer.from_json(data, version.decode() if version else None)
 
-        api = GitLabAPI(self._settings.url, self._settings.token.get_secret_value())
+        options = ReviewOptions(prompt=prompt)
         try:
-            outcome = await run_review(api, project, iid, review, ReviewOptions(prompt=prompt))
+            with GitLabAPI(self._settings.url, self._settings.token.get_secret_value()) as api:
+                outcome = await run_review(api, project, iid, review, options)
         except GitLabError as error:
             raise UpstreamServerError(str(error), code="gitlab_error") from None
         except ReviewError as error:
