@@ -19,7 +19,7 @@ MAX_COMMITS = 200
 
 
 class GitError(Exception):
-    pass
+    """git is missing, or refused the command (its message says why)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc")
 
 
 class DocsError(Exception):
-    pass
+    """No docs patch could be made or applied; nothing was changed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ _SOURCE_SUFFIXES = frozenset(
 
 
 class TestgenError(Exception):
-    pass
+    """The generated tests were refused (or none came back); nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
