@@ -22,7 +22,7 @@ from lockgate.config.models import GatewayConfig
 from lockgate.config.prompts import PROMPT_API_PREFIX
 from lockgate.container import Container, Services, load_directory
 from lockgate.errors import GatewayError, MethodNotAllowed, RouteNotFound, openai_error_body
-from lockgate.prompts.files import PromptFilesError
+from lockgate.prompts.errors import PromptFilesError
 
 __all__ = ["LockgateApp", "create_app"]
 

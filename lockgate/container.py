@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
-import redis.asyncio as redis
 
 from lockgate.admission import Admission
 from lockgate.alerts import AlertSender
@@ -29,22 +28,18 @@ from lockgate.auth.identity import Identifier
 from lockgate.cache.local_embeddings import LocalEmbedder
 from lockgate.cache.responses import ResponseCache
 from lockgate.cache.semantic import SemanticCache, VectorIndex
-from lockgate.cache.stores import CacheStore, MemoryStore, RedisStore
-from lockgate.cache.vectors import MemoryVectorIndex, RedisVectorIndex
+from lockgate.cache.stores import CacheStore, MemoryStore
 from lockgate.config.models import CacheConfig, GatewayConfig
 from lockgate.errors import GatewayError
 from lockgate.limits import BudgetLedger, Crossing, RateLimiter, Reservation, build_limiters
 from lockgate.pipeline import Gateway
-from lockgate.prompts.files import PromptFilesError
+from lockgate.prompts.errors import PromptFilesError
 from lockgate.prompts.served import ServedVersions, changed_after_serving
 from lockgate.providers.base import ProviderAdapter
 from lockgate.providers.registry import build_adapter
 from lockgate.redact import config_secrets
 from lockgate.routing.health import HealthBook
 from lockgate.routing.router import Router
-from lockgate.routing.shared_cooldowns import SharedCooldowns
-from lockgate.simulate.server import RunningSimulator, start_simulator
-from lockgate.simulate.settings import SimulatorSettings
 from lockgate.storage import Database
 from lockgate.telemetry.access_log import AccessLog
 from lockgate.telemetry.metrics import Metrics, genai_provider_names
@@ -57,10 +52,14 @@ from lockgate.usage.ledger import Ledger
 from lockgate.usage.spend_writer import SpendWriter
 
 if TYPE_CHECKING:
+    import redis.asyncio as redis
+
     from lockgate.api.gitlab import GitLabEndpoints
     from lockgate.api.prompts import Handler, PromptEndpoints
     from lockgate.auth.oidc import OidcVerifier
     from lockgate.prompts.registry import PromptRegistry
+    from lockgate.routing.shared_cooldowns import SharedCooldowns
+    from lockgate.simulate.server import RunningSimulator
     from lockgate.telemetry.tracing import Tracing
 
 __all__ = ["Container", "Services"]
@@ -103,13 +102,7 @@ class Services:
     @classmethod
     async def start(cls, config: GatewayConfig) -> Services:
         database = await Database.open(config.storage.database)
-        redis_client = None
-        if config.storage.redis:
-            # A blocking pool waits for a free connection under load instead of failing.
-            pool = redis.BlockingConnectionPool.from_url(
-                config.storage.redis, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S
-            )
-            redis_client = redis.Redis.from_pool(pool)
+        redis_client = _connect_redis(config.storage.redis) if config.storage.redis else None
         client = UpstreamClient(config.routing.connect_timeout_s)
         await client.start()
         session = aiohttp.ClientSession()
@@ -134,6 +127,8 @@ class Services:
 
         cooldowns = None
         if redis_client is not None:
+            from lockgate.routing.shared_cooldowns import SharedCooldowns
+
             cooldowns = SharedCooldowns(redis_client, config.storage.redis_prefix)
             cooldowns.start()
         services = cls(
@@ -161,6 +156,8 @@ class Services:
                 config.backend == "auto" and self.redis is not None
             )
             if use_redis and self.redis is not None:
+                from lockgate.cache.redis_store import RedisStore
+
                 self.cache = RedisStore(self.redis, self.redis_prefix)
             else:
                 self.cache = MemoryStore(config.max_bytes)
@@ -169,7 +166,9 @@ class Services:
     def vector_index(self, dimensions: int, max_entries: int) -> VectorIndex:
         index = self.vectors.get(dimensions)
         if index is None:
-            if isinstance(self.cache, RedisStore) and self.redis is not None:
+            from lockgate.cache.vectors import MemoryVectorIndex, RedisVectorIndex
+
+            if self.redis is not None and not isinstance(self.cache, MemoryStore):
                 index = RedisVectorIndex(self.redis, self.redis_prefix, max_entries, dimensions)
             else:
                 index = MemoryVectorIndex(max_entries, dimensions)
@@ -264,6 +263,9 @@ class Container:
             for provider in config.providers:
                 base_url = None
                 if provider.type == "simulator":
+                    from lockgate.simulate.server import start_simulator
+                    from lockgate.simulate.settings import SimulatorSettings
+
                     simulator = await start_simulator(
                         SimulatorSettings(
                             latency_ms=provider.latency_ms, tokens_per_s=provider.tokens_per_s
@@ -445,3 +447,14 @@ def _warnings(config: GatewayConfig, identifier: Identifier, router: Router) -> 
                 "against a budget: " + ", ".join(unpriced)
             )
     return warnings
+
+
+def _connect_redis(url: str) -> redis.Redis:
+    """A client on `url`; redis-py (and the OpenTelemetry SDK it imports) loads only here."""
+    import redis.asyncio as redis
+
+    # A blocking pool waits for a free connection under load instead of failing.
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S
+    )
+    return redis.Redis.from_pool(pool)

@@ -1,8 +1,10 @@
-"""The HTTP server under the app: uvicorn with uvloop and httptools, plus a header-size bound.
+"""The HTTP server under the app: uvicorn with uvloop and httptools, plus two additions.
 
 uvicorn's httptools protocol accepts request lines and headers of any size; a client could grow a
 worker's memory without limit. `BoundedHttpToolsProtocol` counts them and answers 431 past
-`server.max_header_bytes`.
+`server.max_header_bytes`. It also puts a `ConnectionLost` in each request's scope, so a request
+learns that its client hung up without a task of its own waiting on `receive()` (an ASGI
+"extension", in `scope["extensions"]`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lockgate.api.http import CONNECTION_LOST, ConnectionLost
 from lockgate.app import LockgateApp
 from lockgate.config.models import ServerConfig
 
@@ -34,9 +37,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         )
         self._header_bytes = 0
         self._headers_too_large = False
+        self._lost = ConnectionLost()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._lost.fire()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope["extensions"] = {CONNECTION_LOST: {"signal": self._lost}}  # uvicorn sets none
         self._header_bytes = 0
 
     def on_url(self, url: bytes) -> None:

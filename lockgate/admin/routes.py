@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
+from lockgate.admin import SUPERVISED_ENV
 from lockgate.admin.schemas import (
     BudgetStatus,
     KeyChange,
@@ -36,11 +37,7 @@ from lockgate.storage import InvalidRecord, NameTaken, StoredKey, StoredTeam
 if TYPE_CHECKING:
     from lockgate.app import LockgateApp
 
-__all__ = ["SUPERVISED_ENV", "create_admin_app"]
-
-SUPERVISED_ENV = "LOCKGATE_SUPERVISED"
-"""Set in worker processes of `lockgate serve --workers N`: a reload asks the supervisor to
-pass SIGHUP to every worker."""
+__all__ = ["create_admin_app"]
 
 UNAUTHORIZED = "Invalid credentials: the admin API needs the admin key"
 

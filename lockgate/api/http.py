@@ -16,7 +16,9 @@ from typing import Any
 from lockgate.errors import BadRequest, PayloadTooLarge
 
 __all__ = [
+    "CONNECTION_LOST",
     "ClientGone",
+    "ConnectionLost",
     "DisconnectWatch",
     "Receive",
     "Request",
@@ -130,17 +132,54 @@ async def send_response(
     await send({"type": "http.response.body", "body": body})
 
 
+CONNECTION_LOST = "lockgate.connection_lost"
+"""The ASGI extension Lockgate's HTTP protocol (`serving`) adds to each scope:
+`scope["extensions"][CONNECTION_LOST]["signal"]` is the connection's `ConnectionLost`."""
+
+
+class ConnectionLost:
+    """Callbacks to run when a client connection closes; one per connection, in each scope.
+
+    Lets a request learn of a hang-up without a task reading `receive()` for it, which costs
+    every request a task, its cancellation and the garbage that leaves.
+    """
+
+    __slots__ = ("_callbacks", "lost")
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[], None]] = []
+        self.lost = False
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def unsubscribe(self, callback: Callable[[], None]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def fire(self) -> None:
+        self.lost = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+
 class DisconnectWatch:
     """Cancels the current task when the client goes away, and swallows that cancellation.
 
     Used around upstream calls: a client that hangs up must not keep a provider busy (and
-    billing) for an answer nobody will read. Enter it only after the body has been read.
+    billing) for an answer nobody will read. Under Lockgate's own HTTP protocol the connection
+    says when it closes (`ConnectionLost`); under another ASGI server a task waits for
+    `http.disconnect`, so enter it only after the body has been read.
     """
 
-    __slots__ = ("_receive", "_task", "_watcher", "disconnected", "finished")
+    __slots__ = ("_connection", "_receive", "_task", "_watcher", "disconnected", "finished")
 
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
+    def __init__(self, request: Request) -> None:
+        self._receive = request.receive
+        extension = (request.scope.get("extensions") or {}).get(CONNECTION_LOST)
+        self._connection: ConnectionLost | None = extension["signal"] if extension else None
+        self._watcher: asyncio.Task[None] | None = None
         self.disconnected = False
         self.finished = False
 
@@ -148,15 +187,23 @@ class DisconnectWatch:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        if self._connection is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        elif self._connection.lost:
+            self._gone()
+        else:
+            self._connection.subscribe(self._gone)
         return self
+
+    def _gone(self) -> None:
+        if not self.finished:
+            self.disconnected = True
+            self._task.cancel()
 
     async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
-        if not self.finished:
-            self.disconnected = True
-            self._task.cancel()
+        self._gone()
 
     async def __aexit__(
         self,
@@ -165,7 +212,11 @@ class DisconnectWatch:
         tb: TracebackType | None,
     ) -> bool:
         self.finished = True
-        self._watcher.cancel()
+        if self._connection is not None:
+            self._connection.unsubscribe(self._gone)
+        elif self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None  # the cancelled task's frames refer to this watch
         if self.disconnected and exc_type is asyncio.CancelledError:
             self._task.uncancel()
             return True

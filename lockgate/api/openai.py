@@ -49,7 +49,7 @@ class OpenAIEndpoints:
             principal = await self._identifier.identify(request)
             record.identify(principal)
             body = await request.body(self._limit)
-            async with DisconnectWatch(request.receive) as watch:
+            async with DisconnectWatch(request) as watch:
                 reply = await self._gateway.embeddings(body, principal, record)
                 await send_json(send, reply, request.request_id)
             client_left(watch, record)

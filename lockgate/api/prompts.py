@@ -78,7 +78,7 @@ class PromptEndpoints:
                 request.header(b"x-lockgate-cache"),
                 request.header(b"x-lockgate-cache-ttl"),
             )
-            async with DisconnectWatch(request.receive) as watch:
+            async with DisconnectWatch(request) as watch:
                 reply = await self._runner.call(reference, data, options, principal, record, stream)
                 if isinstance(reply, StreamReply):
                     await send_stream(send, reply, request.request_id, _in_band_error, record)

@@ -45,7 +45,7 @@ async def serve_chat(
         principal = await identifier.identify(request)
         record.identify(principal)
         body = await request.body(max_body_bytes)
-        async with DisconnectWatch(request.receive) as watch:
+        async with DisconnectWatch(request) as watch:
             options = RequestOptions.from_headers(
                 request.header(b"x-lockgate-tags"),
                 request.header(b"x-lockgate-cache"),

@@ -1,12 +1,19 @@
-"""`lockgate serve`: run the gateway with uvicorn."""
+"""`lockgate serve`: check the config, then run the gateway with uvicorn.
+
+The command itself only checks and reports; the serving happens in `lockgate.worker`, which this
+process becomes (one worker) or starts (several), so that no serving process holds the CLI.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -14,10 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from uvicorn.supervisors import Multiprocess
 
-if TYPE_CHECKING:  # the gateway itself loads only when it is served
-    from lockgate.app import LockgateApp
-
-from lockgate.config.defaults import ResolvedConfig, resolve_config
+from lockgate.config.defaults import resolve_config
 from lockgate.config.loader import ConfigError
 from lockgate.config.models import GatewayConfig
 from lockgate.config.references import shared_counters_problem
@@ -27,11 +31,9 @@ from lockgate.telemetry.metrics import (
     remove_multiprocess_dir,
     worker_exited,
 )
+from lockgate.worker import OVERRIDES_ENV, SOURCE_ENV
 
-__all__ = ["register", "worker_app"]
-
-SOURCE_ENV = "LOCKGATE_CONFIG_SOURCE"
-OVERRIDES_ENV = "LOCKGATE_SERVER_OVERRIDES"
+__all__ = ["register"]
 
 
 def serve(
@@ -68,31 +70,30 @@ def serve(
     if problem is not None:
         typer.echo(f"lockgate: {problem}", err=True)
         raise typer.Exit(1)
+    _migrate_in_child(gateway_config.storage.database)
+    # Serving processes rebuild the config the same way, with the same command-line overrides
+    # (a reload re-applies them, and admin checks see the real worker count).
+    os.environ[SOURCE_ENV] = resolved.source
+    os.environ[OVERRIDES_ENV] = json.dumps({"workers": server.workers, "listen": server.listen})
+    # Until the app installs its reload handler, a SIGHUP must not end the process (the
+    # disposition survives the exec below).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if server.workers == 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "lockgate.worker"])
     observability = gateway_config.observability
     configure_logging(observability.log_format, observability.log_level)
     from lockgate.admin import SUPERVISED_ENV
-    from lockgate.app import create_app
     from lockgate.serving import uvicorn_options
 
-    options = uvicorn_options(server, observability.log_level)
-    source = _source_path(resolved.source)
-    overrides = {"workers": server.workers, "listen": server.listen}
-    # Until the app installs its reload handler, a SIGHUP must not end the process.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if server.workers == 1:
-        app = create_app(gateway_config, source, handle_sighup=True, server_overrides=overrides)
-        uvicorn.run(app, **options)
-        return
-    # Worker processes rebuild the config the same way, with the same command-line overrides
-    # (a reload re-applies them, and admin checks see the real worker count).
-    os.environ[SOURCE_ENV] = resolved.source
-    os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.environ[SUPERVISED_ENV] = "1"
     # The workers' metrics meet in files there; the environment names it to them.
     metrics_dir = prepare_multiprocess_dir(server.workers)
     try:
+        options = uvicorn_options(server, observability.log_level)
         uvicorn_config = uvicorn.Config(
-            "lockgate.cli.serve:worker_app", factory=True, workers=server.workers, **options
+            "lockgate.worker:worker_app", factory=True, workers=server.workers, **options
         )
         ReloadingSupervisor(uvicorn_config, sockets=[uvicorn_config.bind_socket()]).run()
     finally:
@@ -146,8 +147,21 @@ class ReloadingSupervisor(Multiprocess):
         self._pending_hup &= {id(process) for process in self.processes}
 
 
-def _source_path(source: str) -> Path | None:
-    return Path(source.removeprefix("file:")) if source.startswith("file:") else None
+MIGRATE_TIMEOUT_S = 300
+
+
+def _migrate_in_child(database_url: str) -> None:
+    """Bring the database to the newest schema in a short-lived process, so the workers find it
+    current and never load Alembic (~15 MB each). Failing here is not fatal: each worker opens
+    the database itself and reports a problem with it as it does without this step."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            [sys.executable, "-m", "lockgate.storage.migrate"],
+            input=database_url.encode(),
+            capture_output=True,
+            check=False,
+            timeout=MIGRATE_TIMEOUT_S,
+        )
 
 
 def _with_overrides(
@@ -162,23 +176,6 @@ def _with_overrides(
         errors = (f"--{error['loc'][0]}: {error['msg']}" for error in exc.errors())
         raise typer.BadParameter("; ".join(errors)) from None
     return config.model_copy(update={"server": server})
-
-
-def worker_app() -> LockgateApp:
-    """Factory a uvicorn worker process calls: rebuild the config the parent resolved."""
-    from lockgate.app import apply_server_overrides, create_app
-
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the app's reload handler is installed
-    source = os.environ.get(SOURCE_ENV, "")
-    path = _source_path(source)
-    resolved: ResolvedConfig = resolve_config(
-        path, os.environ, Path.cwd(), probe_ollama=source != "demo"
-    )
-    overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
-    config = apply_server_overrides(resolved.config, overrides)
-    observability = config.observability
-    configure_logging(observability.log_format, observability.log_level)
-    return create_app(config, path, handle_sighup=True, server_overrides=overrides)
 
 
 def register(app: typer.Typer) -> None:

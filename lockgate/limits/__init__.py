@@ -1,4 +1,8 @@
-"""Rate limits and budgets, counted in memory (one process) or in Redis (every process)."""
+"""Rate limits and budgets, counted in memory (one process) or in Redis (every process).
+
+The Redis backends (`redis_rate`, `redis_budget`) are imported from their modules, not from here:
+a gateway without Redis never loads redis-py.
+"""
 
 from lockgate.limits.budgets import (
     BudgetLedger,
@@ -13,8 +17,6 @@ from lockgate.limits.memory_budget import MemoryBudgetLedger
 from lockgate.limits.memory_rate import MemoryRateLimiter
 from lockgate.limits.periods import period_end, period_id
 from lockgate.limits.quotas import Grant, Quota, QuotaState, RateLimiter
-from lockgate.limits.redis_budget import RedisBudgetLedger
-from lockgate.limits.redis_rate import RedisRateLimiter
 
 __all__ = [
     "BudgetLedger",
@@ -28,8 +30,6 @@ __all__ = [
     "Quota",
     "QuotaState",
     "RateLimiter",
-    "RedisBudgetLedger",
-    "RedisRateLimiter",
     "Reservation",
     "build_limiters",
     "period_end",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from lockgate.limits.budgets import BudgetLedger, LoadSpend
 from lockgate.limits.memory_budget import MemoryBudgetLedger
 from lockgate.limits.memory_rate import MemoryRateLimiter
 from lockgate.limits.quotas import RateLimiter
-from lockgate.limits.redis_budget import RedisBudgetLedger
-from lockgate.limits.redis_rate import RedisRateLimiter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["build_limiters"]
 
@@ -21,4 +22,7 @@ def build_limiters(
     `workers > 1` with limits and no Redis)."""
     if client is None:
         return MemoryRateLimiter(), MemoryBudgetLedger(load)
+    from lockgate.limits.redis_budget import RedisBudgetLedger  # redis-py: only when used
+    from lockgate.limits.redis_rate import RedisRateLimiter
+
     return RedisRateLimiter(client, prefix), RedisBudgetLedger(client, prefix, load)

@@ -33,6 +33,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from lockgate.config.base import StrictModel
 from lockgate.config.loader import ConfigIssue, format_loc, line_of
+from lockgate.prompts.errors import PromptFilesError
 
 __all__ = [
     "LABELS_FILE",
@@ -74,19 +75,6 @@ _RESERVED_PARAMS = {
 }
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class PromptFilesError(Exception):
-    """The prompt files are invalid: `problems` has one line per mistake, of every file.
-
-    `issues` keeps the structured ones (file, line, key path); a caller that checks more (e.g.
-    the config's references to prompts) may add plain lines.
-    """
-
-    def __init__(self, problems: Sequence[ConfigIssue | str]) -> None:
-        self.issues = [problem for problem in problems if isinstance(problem, ConfigIssue)]
-        self.problems = [str(problem) for problem in problems]
-        super().__init__("\n".join(self.problems))
 
 
 class MessageSpec(StrictModel):

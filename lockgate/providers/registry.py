@@ -1,24 +1,21 @@
-"""Provider type -> adapter. The only place that knows which module speaks which protocol."""
+"""Provider type -> adapter. The only place that knows which module speaks which protocol.
+
+The native adapters (Anthropic, Gemini, Bedrock, Cohere, local embeddings) are imported when a
+provider of their type is built, so a gateway loads only the protocols its config uses.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING
 
-from lockgate.cache.local_embeddings import LocalEmbedder
 from lockgate.config.models import ProviderConfig
-from lockgate.providers.anthropic import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicAdapter
 from lockgate.providers.base import ProviderAdapter
-from lockgate.providers.bedrock import AwsCredentials, BedrockAdapter, bedrock_base_url
 from lockgate.providers.catalogue import CATALOGUE, catalogue_entry
-from lockgate.providers.cohere import COHERE_BASE_URL, CohereAdapter
-from lockgate.providers.gemini import (
-    GEMINI_BASE_URL,
-    GeminiAdapter,
-    VertexLocation,
-    vertex_base_url,
-)
-from lockgate.providers.local import LocalEmbeddingsAdapter
 from lockgate.providers.openai import AzureOpenAIAdapter, OpenAIAdapter
+
+if TYPE_CHECKING:
+    from lockgate.cache.local_embeddings import LocalEmbedder
 
 __all__ = ["build_adapter"]
 
@@ -53,6 +50,8 @@ def _azure(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
 
 
 def _anthropic(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    from lockgate.providers.anthropic import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicAdapter
+
     return AnthropicAdapter(
         provider.name,
         base_url or provider.base_url or ANTHROPIC_BASE_URL,
@@ -64,6 +63,13 @@ def _anthropic(provider: ProviderConfig, base_url: str | None) -> ProviderAdapte
 
 
 def _gemini(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    from lockgate.providers.gemini import (
+        GEMINI_BASE_URL,
+        GeminiAdapter,
+        VertexLocation,
+        vertex_base_url,
+    )
+
     vertex = provider.vertex
     location = VertexLocation(vertex.project, vertex.location) if vertex else None
     default = vertex_base_url(vertex.location) if vertex else GEMINI_BASE_URL
@@ -78,6 +84,8 @@ def _gemini(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
 
 
 def _bedrock(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    from lockgate.providers.bedrock import AwsCredentials, BedrockAdapter, bedrock_base_url
+
     aws = provider.aws
     if aws is None:  # config validation requires it; guard the invariant anyway
         raise ValueError(f"provider {provider.name!r}: bedrock needs aws.region")
@@ -99,6 +107,8 @@ def _bedrock(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
 
 
 def _cohere(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    from lockgate.providers.cohere import COHERE_BASE_URL, CohereAdapter
+
     return CohereAdapter(
         provider.name,
         base_url or provider.base_url or COHERE_BASE_URL,
@@ -117,6 +127,8 @@ def _simulator(provider: ProviderConfig, base_url: str | None) -> ProviderAdapte
 
 
 def _local_embeddings(provider: ProviderConfig, base_url: str | None) -> ProviderAdapter:
+    from lockgate.providers.local import LocalEmbeddingsAdapter
+
     return LocalEmbeddingsAdapter(provider.name, {})
 
 
@@ -157,5 +169,7 @@ def build_adapter(
     """The adapter for `provider`; `base_url` overrides the configured one (in-process servers);
     `embedders`: the process's loaded local models, shared across reloads."""
     if provider.type == "local-embeddings" and embedders is not None:
+        from lockgate.providers.local import LocalEmbeddingsAdapter
+
         return LocalEmbeddingsAdapter(provider.name, embedders)
     return _FACTORIES[provider.type](provider, base_url)

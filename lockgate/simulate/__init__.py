@@ -39,20 +39,7 @@ model suffix ``sim-small?status=500&retry_after=2``, the body field
 Stream faults fire when the content runs out if N exceeds it, so they always
 happen. Unknown keys and bad values answer 400 naming the directive. With
 several workers each process has its own ``/sim/stats`` and ``fail_times`` state.
+
+Import from the modules (``server``, ``settings``): this package imports nothing, so the gateway
+can read the simulator's settings without loading the simulator.
 """
-
-from lockgate.simulate.server import (
-    RunningSimulator,
-    create_simulator_app,
-    run_simulator,
-    start_simulator,
-)
-from lockgate.simulate.settings import SimulatorSettings
-
-__all__ = [
-    "RunningSimulator",
-    "SimulatorSettings",
-    "create_simulator_app",
-    "run_simulator",
-    "start_simulator",
-]

@@ -13,12 +13,13 @@ from lockgate.storage.errors import (
     StorageError,
 )
 from lockgate.storage.keys import KeyChanges, KeyStore, StoredKey
-from lockgate.storage.migrate import Migration, head_revision
+from lockgate.storage.schema_version import SCHEMA_HEAD, Migration
 from lockgate.storage.spend import SpendRecord, SpendStore
 from lockgate.storage.teams import StoredTeam, TeamChanges, TeamStore
 from lockgate.storage.urls import hide_password
 
 __all__ = [
+    "SCHEMA_HEAD",
     "Conflict",
     "Database",
     "DatabaseUnavailable",
@@ -34,7 +35,6 @@ __all__ = [
     "StoredTeam",
     "TeamChanges",
     "TeamStore",
-    "head_revision",
     "hide_password",
     "upgrade",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,9 +22,9 @@ from lockgate.storage.engine import (
 )
 from lockgate.storage.errors import DatabaseUnavailable
 from lockgate.storage.keys import KeyStore
-from lockgate.storage.migrate import Migration, migrate
 from lockgate.storage.prompt_versions import PromptVersionStore
 from lockgate.storage.revision import bump_revision, read_revision
+from lockgate.storage.schema_version import SCHEMA_HEAD, Migration, current_schema
 from lockgate.storage.spend import SpendStore
 from lockgate.storage.teams import TeamStore
 from lockgate.storage.urls import Backend, DatabaseUrl, parse_database_url
@@ -82,14 +81,9 @@ class Database:
         try:
             if target.backend == "sqlite":
                 await use_wal(engine)
-            migration = await migrate(engine)
+            migration = await _migrate(engine, target)
         except BaseException as exc:
             await engine.dispose()
-            if isinstance(exc, CommandError):
-                raise DatabaseUnavailable(
-                    f"cannot migrate database {target.safe}: {exc} "
-                    "(was it upgraded by a newer version of Lockgate?)"
-                ) from None
             # TypeError: asyncpg refusing a query parameter of the URL it does not know.
             if isinstance(exc, (*UNAVAILABLE, TypeError)):
                 reason = describe_failure(exc, target)
@@ -134,6 +128,24 @@ class Database:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def _migrate(engine: AsyncEngine, target: DatabaseUrl) -> Migration:
+    """Migrate to the newest schema; Alembic is loaded only when there is something to do."""
+    before = await current_schema(engine)
+    if before == SCHEMA_HEAD:
+        return Migration(before, before)
+    from alembic.util import CommandError
+
+    from lockgate.storage.migrate import migrate
+
+    try:
+        return await migrate(engine)
+    except CommandError as exc:
+        raise DatabaseUnavailable(
+            f"cannot migrate database {target.safe}: {exc} "
+            "(was it upgraded by a newer version of Lockgate?)"
+        ) from None
 
 
 async def upgrade(url: str) -> Migration:

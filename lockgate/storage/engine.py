@@ -37,6 +37,10 @@ __all__ = ["BUSY_TIMEOUT_S", "Transactions", "create_engine", "describe_failure"
 BUSY_TIMEOUT_S = 30.0
 """How long a SQLite connection waits for another process's write lock."""
 
+SQLITE_CACHE_KIB = 512
+"""SQLite's page cache per connection (its default: 2 MiB). The gateway appends rows and reads
+small tables; the operating system caches the file anyway, so a worker need not hold more."""
+
 WRITE_OPTION = "lockgate_write"
 """Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
 
@@ -65,6 +69,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()
 

@@ -14,10 +14,10 @@ loop or thread they are for.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockgate.storage.engine import WRITE_OPTION
+from lockgate.storage.schema_version import Migration
 
 __all__ = ["MIGRATION_LOCK", "Migration", "head_revision", "migrate"]
 
@@ -39,18 +40,6 @@ MIGRATION_LOCK = int.from_bytes(b"Lockgate", "big")
 
 _ALEMBIC_TURN = threading.Lock()
 """Held while this process runs Alembic (see the module docstring)."""
-
-
-@dataclass(frozen=True)
-class Migration:
-    """What an upgrade did: the schema revision before and after (None: no schema yet)."""
-
-    before: str | None
-    after: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -93,3 +82,24 @@ def _upgrade(connection: Connection) -> Migration:
     command.upgrade(alembic_config(connection), "head")
     after = MigrationContext.configure(connection).get_current_revision()
     return Migration(before, after)
+
+
+def main() -> int:
+    """`python -m lockgate.storage.migrate`: migrate the database whose URL is on stdin.
+
+    `lockgate serve` runs this before its workers start, so that they find the schema current and
+    never load Alembic. The URL comes on stdin, not argv, where other users could read its
+    password. Exit code 1 when the database is unusable; the worker's own attempt says why.
+    """
+    from lockgate.storage.database import upgrade
+    from lockgate.storage.errors import DatabaseUnavailable
+
+    try:
+        asyncio.run(upgrade(sys.stdin.read().strip()))
+    except DatabaseUnavailable:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

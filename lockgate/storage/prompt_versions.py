@@ -13,14 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from lockgate.storage.engine import Transactions
 from lockgate.storage.errors import InvalidRecord
 from lockgate.storage.tables import PromptVersionRow
 from lockgate.storage.urls import Backend
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 __all__ = ["PromptVersionStore"]
 
@@ -89,5 +93,7 @@ def _insert_new(backend: Backend) -> postgresql.Insert | sqlite.Insert:
     """INSERT ... ON CONFLICT (name, version) DO NOTHING."""
     key = ["name", "version"]
     if backend == "postgresql":
+        from sqlalchemy.dialects import postgresql  # ~2 MB: only for PostgreSQL
+
         return postgresql.insert(PromptVersionRow).on_conflict_do_nothing(index_elements=key)
     return sqlite.insert(PromptVersionRow).on_conflict_do_nothing(index_elements=key)

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from lockgate.storage.engine import Transactions
 from lockgate.storage.tables import SpendRow
 from lockgate.storage.urls import Backend
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 __all__ = ["SpendRecord", "SpendStore"]
 
@@ -81,6 +85,8 @@ class SpendStore:
 def _upsert(backend: Backend) -> postgresql.Insert | sqlite.Insert:
     """INSERT ... ON CONFLICT (scope, period) DO UPDATE, adding the new amount to the stored one."""
     if backend == "postgresql":
+        from sqlalchemy.dialects import postgresql  # ~2 MB: only for PostgreSQL
+
         pg = postgresql.insert(SpendRow)
         return pg.on_conflict_do_update(
             index_elements=["scope", "period"],

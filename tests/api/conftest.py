@@ -58,6 +58,17 @@ async def gateway_url(simulator: RunningSimulator) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+async def plain_server_gateway_url(simulator: RunningSimulator) -> AsyncIterator[str]:
+    """The same gateway under uvicorn's own HTTP protocol, as any ASGI server would run it:
+    no Lockgate extensions in the scope."""
+    config = config_from_yaml(
+        gateway_yaml(simulator, free_port()), SIM_KEY=PROVIDER_KEY, AZURE_KEY=AZURE_KEY
+    )
+    async with running_gateway(config, http="httptools") as url:
+        yield url
+
+
 @pytest.fixture
 def client(gateway_url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key="unused", max_retries=0)

@@ -140,7 +140,22 @@ async def _sim_stats(simulator: RunningSimulator) -> dict[str, int]:
 async def test_client_disconnect_cancels_the_upstream_request(
     gateway_url: str, simulator: RunningSimulator, stream: bool
 ) -> None:
-    """Streaming mid-way, or non-streaming while waiting: upstream closed within a second."""
+    """Streaming mid-way, or non-streaming while waiting: upstream closed within a second
+    (Lockgate's HTTP protocol reports the lost connection)."""
+    await _assert_upstream_cancelled_on_disconnect(gateway_url, simulator, stream)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_client_disconnect_is_noticed_under_a_plain_asgi_server(
+    plain_server_gateway_url: str, simulator: RunningSimulator, stream: bool
+) -> None:
+    """Under another ASGI server a task waits for `http.disconnect` instead."""
+    await _assert_upstream_cancelled_on_disconnect(plain_server_gateway_url, simulator, stream)
+
+
+async def _assert_upstream_cancelled_on_disconnect(
+    gateway_url: str, simulator: RunningSimulator, stream: bool
+) -> None:
     before = await _sim_stats(simulator)
     directive = "tokens=200&tokens_per_s=10" if stream else "latency_ms=10000"
     body = {"model": f"sim/sim-small?{directive}", "messages": USER, "stream": stream}

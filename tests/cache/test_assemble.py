@@ -15,7 +15,7 @@ from openai.types.chat import ChatCompletion
 from lockgate.cache.assemble import AnthropicStreamAssembler, OpenAIStreamAssembler
 from lockgate.cache.replay import anthropic_stream, openai_stream
 from lockgate.providers.openai import OpenAIStreamParser
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.cache.test_replay import ANTHROPIC_BODIES, OPENAI_BODIES, USER
 
 OPENAI_AUTH = {"authorization": "Bearer k"}

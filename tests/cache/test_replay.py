@@ -19,7 +19,7 @@ from anthropic.types import Message
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from lockgate.cache.replay import MAX_PIECES, anthropic_stream, openai_stream, split_text
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 
 USER: Any = [{"role": "user", "content": "What is the capital of France?"}]  # for both SDKs
 LONG_TEXT = " ".join(f"word{i}" for i in range(20_000)) + " — done ✓"

@@ -11,7 +11,8 @@ import redis.asyncio as redis
 
 from lockgate.auth.policy import UNRESTRICTED, Principal
 from lockgate.cache.key import cache_key, cache_scope
-from lockgate.cache.stores import ENTRY_OVERHEAD, MemoryStore, RedisStore
+from lockgate.cache.redis_store import RedisStore
+from lockgate.cache.stores import ENTRY_OVERHEAD, MemoryStore
 
 BASE = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
 

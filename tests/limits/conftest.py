@@ -17,11 +17,11 @@ from lockgate.limits import (
     MemoryBudgetLedger,
     MemoryRateLimiter,
     RateLimiter,
-    RedisBudgetLedger,
-    RedisRateLimiter,
 )
 from lockgate.limits.budgets import HOLD_S
 from lockgate.limits.quotas import LEASE_S
+from lockgate.limits.redis_budget import RedisBudgetLedger
+from lockgate.limits.redis_rate import RedisRateLimiter
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 """A Friday in ISO week 48; the month ends in four days."""

@@ -12,7 +12,8 @@ import asyncio
 import sys
 
 from lockgate.errors import RateLimited
-from lockgate.limits import Quota, RedisRateLimiter
+from lockgate.limits import Quota
+from lockgate.limits.redis_rate import RedisRateLimiter
 from tests.limits.conftest import connect, warm
 
 

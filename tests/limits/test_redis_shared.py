@@ -12,8 +12,10 @@ import pytest
 from redis.asyncio import Redis
 
 from lockgate.errors import RateLimited
-from lockgate.limits import BudgetScope, Grant, Quota, RedisBudgetLedger, RedisRateLimiter
+from lockgate.limits import BudgetScope, Grant, Quota
 from lockgate.limits.lua import LuaScript
+from lockgate.limits.redis_budget import RedisBudgetLedger
+from lockgate.limits.redis_rate import RedisRateLimiter
 from tests.limits.conftest import connect, delete_prefix, unique_prefix, warm
 
 ROOT = Path(__file__).resolve().parents[2]

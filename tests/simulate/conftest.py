@@ -8,7 +8,8 @@ import aiohttp
 import openai
 import pytest
 
-from lockgate.simulate import RunningSimulator, SimulatorSettings, start_simulator
+from lockgate.simulate.server import RunningSimulator, start_simulator
+from lockgate.simulate.settings import SimulatorSettings
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 
 KEY = {"x-goog-api-key": "AIza-test-key"}
 HELLO = {"contents": [{"role": "user", "parts": [{"text": "What is the capital of France?"}]}]}

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 
 AUTH = {"Authorization": "Bearer test-key"}
 USER_MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]

@@ -10,7 +10,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 
 HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
 USER = [{"role": "user", "content": "What is the capital of France?"}]

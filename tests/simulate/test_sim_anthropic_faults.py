@@ -12,7 +12,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.sim_helpers import stats, wait_for_stats
 
 HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}

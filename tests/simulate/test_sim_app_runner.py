@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from lockgate.simulate import SimulatorSettings, create_simulator_app, start_simulator
+from lockgate.simulate.server import create_simulator_app, start_simulator
+from lockgate.simulate.settings import SimulatorSettings
 from lockgate.simulate.state import STATE_KEY
 from tests.simulate.sim_helpers import AUTH, chat_body, read_events
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from lockgate.providers.bedrock.eventstream import EventStreamDecoder, Message
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.sim_helpers import stats, wait_for_stats
 
 AUTH = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240501/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.sim_helpers import AUTH, post_json, stats
 
 HELLO = {"model": "command-a", "messages": [{"role": "user", "content": "Capital of France?"}]}

@@ -11,7 +11,7 @@ import openai
 import pytest
 from openai.types import CreateEmbeddingResponse
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.sim_helpers import AUTH, post_json
 
 

@@ -10,7 +10,7 @@ import aiohttp
 import openai
 import pytest
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.sim_helpers import (
     AUTH,
     USER_MESSAGES,

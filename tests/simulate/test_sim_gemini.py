@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.gemini_helpers import HELLO, KEY, VERTEX, WEATHER, gemini_url, post, sse
 from tests.simulate.sim_helpers import stats
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lockgate.simulate import RunningSimulator
+from lockgate.simulate.server import RunningSimulator
 from tests.simulate.gemini_helpers import HELLO, KEY, VERTEX, gemini_url, post, sse
 
 

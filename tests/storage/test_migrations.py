@@ -4,20 +4,54 @@ starting at once (tasks or processes) migrate exactly once between them."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from alembic import command
 
-from lockgate.storage import Database, DatabaseUnavailable, Migration, head_revision, upgrade
+from lockgate.storage import SCHEMA_HEAD, Database, DatabaseUnavailable, Migration, upgrade
 from lockgate.storage.engine import create_engine
-from lockgate.storage.migrate import alembic_config
+from lockgate.storage.migrate import alembic_config, head_revision
 from lockgate.storage.urls import parse_database_url
+from tests.conftest import free_port
 from tests.storage.raw import key_hash, query, schema_of
 
 TABLES = {"alembic_version", "api_keys", "prompt_versions", "revision", "spend", "teams", "usage"}
 HEAD = "0003"
+
+
+def test_the_schema_head_constant_names_the_newest_migration() -> None:
+    """`Database.open` skips Alembic when the database is at `SCHEMA_HEAD`: a new migration
+    must move it, or databases would never be upgraded."""
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_an_up_to_date_database_opens_without_loading_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/lockgate.db"
+    # What `lockgate serve` runs before its workers start: the URL on stdin.
+    migrated = subprocess.run(
+        [sys.executable, "-m", "lockgate.storage.migrate"],
+        input=url,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    script = (
+        "import asyncio, sys\n"
+        "from lockgate.storage import Database\n"
+        "async def main():\n"
+        f"    async with await Database.open({url!r}) as db:\n"
+        "        print(db.migration.before, db.migration.after, 'alembic' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [HEAD, HEAD, "False"]
 
 
 async def test_an_empty_database_gets_the_whole_schema(database_url: str) -> None:
@@ -148,3 +182,16 @@ async def test_one_process_migrates_several_databases_at_once(
     for url in urls:
         _, differences = await schema_of(url)
         assert differences == []
+
+
+def test_the_migrate_child_fails_quietly_on_an_unreachable_database() -> None:
+    """`lockgate serve` goes on; the worker's own attempt reports the problem."""
+    result = subprocess.run(
+        [sys.executable, "-m", "lockgate.storage.migrate"],
+        input=f"postgresql://lockgate:s3cret@127.0.0.1:{free_port()}/none",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "s3cret" not in result.stdout + result.stderr

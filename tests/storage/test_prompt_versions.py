@@ -12,9 +12,9 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from lockgate.storage import Database, InvalidRecord, Migration, head_revision
+from lockgate.storage import Database, InvalidRecord, Migration
 from lockgate.storage.engine import create_engine
-from lockgate.storage.migrate import alembic_config
+from lockgate.storage.migrate import alembic_config, head_revision
 from lockgate.storage.tables import PromptVersionRow
 from lockgate.storage.urls import parse_database_url
 from tests.storage.raw import query, schema_of
