@@ -35,34 +35,42 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if isinstance(app, LockgateApp)
             else DEFAULT_MAX_HEADER_BYTES
         )
-        self._header_bytes = 0
+        self._in_head = True  # the next bytes start a request head
+        self._head_bytes = 0
         self._headers_too_large = False
         self._lost = ConnectionLost()
+        self._extensions: dict[str, dict[object, object]] = {
+            CONNECTION_LOST: {"signal": self._lost}
+        }
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._lost.fire()
 
+    def data_received(self, data: bytes) -> None:
+        # Counted per read, not per header: a parser callback more per header would cost
+        # every request. Only a read that would pass the limit is searched for the head's end.
+        if self._in_head:
+            room = self._max_header_bytes - self._head_bytes
+            if len(data) > room and data.find(b"\r\n\r\n", 0, max(room, 0) + 4) < 0:
+                self._headers_too_large = True
+                self.send_400_response("request headers too large")
+                return
+            self._head_bytes += len(data)
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {CONNECTION_LOST: {"signal": self._lost}}  # uvicorn sets none
-        self._header_bytes = 0
+        self.scope["extensions"] = self._extensions  # uvicorn sets none
 
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
-    def _count(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > self._max_header_bytes:
-            self._headers_too_large = True
-            # An exception in a parser callback makes uvicorn stop parsing and call
-            # send_400_response, which answers 431 below instead.
-            raise ValueError("request headers too large")
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
 
     def send_400_response(self, msg: str) -> None:
         if not self._headers_too_large:

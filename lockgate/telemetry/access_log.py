@@ -154,26 +154,36 @@ def _text_from_fields(fields: dict[str, Any]) -> str:
 
 
 def _text_line(record: UsageRecord) -> str:
-    """`_text_from_fields(access_fields(record))` without the dict, for the common case."""
-    values = (
-        ("client_request_id", record.client_request_id),
-        ("model", record.model),
-        ("cache", "hit" if record.cache_hit else None),
-        ("provider", record.provider),
-        ("target_model", record.target_model),
-        ("error", record.error_type),
-        ("attempts", record.attempts),
-        ("input_tokens", record.input_tokens),
-        ("output_tokens", record.output_tokens),
-        ("cost_usd", record.cost_micros / 1_000_000),
-        ("key", record.key),
-        ("team", record.team),
-        ("subject", record.subject),
-        ("prompt", record.prompt),
-        ("request_id", record.request_id),
-    )
-    named = " ".join(f"{name}={value}" for name, value in values if value is not None)
-    return (
+    """`_text_from_fields(access_fields(record))` without the dict, for the common case.
+
+    Spelled out field by field: this runs for every request, and a loop over (name, value)
+    pairs with a generator costs a third more."""
+    line = (
         f"{_timestamp(record.started_at)} INFO    lockgate.access: {record.endpoint} "
-        f"{record.status} {round(record.latency_s * 1000, 3):.1f}ms {named}"
+        f"{record.status} {round(record.latency_s * 1000, 3):.1f}ms"
     )
+    if record.client_request_id is not None:
+        line += f" client_request_id={record.client_request_id}"
+    if record.model is not None:
+        line += f" model={record.model}"
+    if record.cache_hit:
+        line += " cache=hit"
+    if record.provider is not None:
+        line += f" provider={record.provider}"
+    if record.target_model is not None:
+        line += f" target_model={record.target_model}"
+    if record.error_type is not None:
+        line += f" error={record.error_type}"
+    line += (
+        f" attempts={record.attempts} input_tokens={record.input_tokens}"
+        f" output_tokens={record.output_tokens} cost_usd={record.cost_micros / 1_000_000}"
+    )
+    if record.key is not None:
+        line += f" key={record.key}"
+    if record.team is not None:
+        line += f" team={record.team}"
+    if record.subject is not None:
+        line += f" subject={record.subject}"
+    if record.prompt is not None:
+        line += f" prompt={record.prompt}"
+    return f"{line} request_id={record.request_id}"

@@ -30,6 +30,16 @@ def test_the_quick_text_line_says_what_the_fields_say() -> None:
     assert "key=" not in _text_line(record)
 
 
+def test_the_quick_text_line_has_every_field_in_the_same_order() -> None:
+    record = UsageRecord("rid", "chat", "client-1")
+    record.cache_hit = True
+    record.subject, record.prompt, record.prompt_version = "project_path:g/p", "review", "1.0.0"
+    record.end()
+    assert _text_line(record) == _text_from_fields(access_fields(record))
+    assert "client_request_id=client-1 cache=hit attempts=0" in _text_line(record)
+    assert "subject=project_path:g/p prompt=review request_id=rid" in _text_line(record)
+
+
 async def test_lines_wait_at_most_a_tenth_of_a_second_and_a_flush_writes_them() -> None:
     stream = io.StringIO()
     log = AccessLog("json", stream=stream)
