@@ -52,10 +52,15 @@ class Scenario:
     prompt: str | None = None
     """The user message instead of `CHAT`'s."""
     headers: tuple[tuple[str, str], ...] = ()
+    unique: bool = False
+    """Every request asks something new (a counter in the user message): all cache misses."""
 
 
 SCENARIOS = [
     Scenario("json c64", False, 64, "sim-small", "bench"),
+    # With the cache on, "json c64" is all hits and this all misses: the pair gives the
+    # throughput of a hit against a proxied miss of the same gateway.
+    Scenario("json c64, every request new", False, 64, "sim-small", "bench", unique=True),
     Scenario("json c64, 3 targets", False, 64, "sim-small", "bench-3"),
     Scenario("stream c64", True, 64, "sim-small", "bench"),
     Scenario(
@@ -169,12 +174,27 @@ def lua_script(directory: Path, model: str, scenario: Scenario) -> Path:
         f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
         for name, value in scenario.headers
     )
-    path.write_text(
+    script = (
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["Authorization"] = "Bearer bench-key"\n'
         f"{headers}wrk.body = {json.dumps(body)}\n"
     )
+    if scenario.unique:
+        # The counter goes where the user message ends: `..."sentence. 123"...`.
+        head, tail = body.split('sentence."', 1)
+        script += (
+            # Runs start at least a second apart: a run never repeats an earlier run's body
+            # (formatted with %d: LuaJIT would print a number this large as 1.7e+15).
+            "local n = os.time() * 1000000\n"
+            "request = function()\n"
+            "  n = n + 1\n"
+            f"  return wrk.format(nil, nil, nil, {json.dumps(head + 'sentence. ')} .. "
+            'string.format("%d", n) .. '
+            f"{json.dumps(chr(34) + tail)})\n"
+            "end\n"
+        )
+    path.write_text(script)
     return path
 
 
@@ -310,6 +330,7 @@ def main() -> None:
                 process.wait(timeout=30)
     for variant, mb in rss.items():
         print(f"gateway ({variant}) peak RSS: {mb:.1f} MB")
+    _print_hit_ratio(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -352,6 +373,20 @@ def measure(
     result = run_wrk(url, script, scenario.connections, duration_s)
     used = cpu_seconds(gateway_pid) - cpu_before
     return replace(result, cpu=used / (time.monotonic() - started))
+
+
+def _print_hit_ratio(rows: list[tuple[Scenario, str, Result, Result]]) -> None:
+    """A cache-on variant's throughput on repeated requests (hits) against new ones (misses)."""
+    rates = {
+        (scenario.name, variant): gateway.requests_per_s for scenario, variant, _, gateway in rows
+    }
+    for variant in ("cached", "protected"):
+        hits = rates.get(("json c64", variant))
+        misses = rates.get(("json c64, every request new", variant))
+        bare = rates.get(("json c64", "bare"))
+        if hits and misses:
+            also = f", {hits / bare:.2f}x a bare gateway's proxied request" if bare else ""
+            print(f"cache hits ({variant}): {hits / misses:.2f}x the throughput of misses{also}")
 
 
 def print_row(scenario: Scenario, variant: str, direct: Result, gateway: Result) -> None:
