@@ -1,19 +1,22 @@
 """CPU instructions per request of each gateway variant, counted by Valgrind (cachegrind).
 
 Throughput on a shared VM moves by 10-20% from one minute to the next; instruction counts do not.
-For each variant this runs the gateway under `valgrind --tool=cachegrind` twice: once only
-starting and stopping (the baseline), once under a fixed wrk load; the difference divided by the
+For each variant this runs the gateway under `valgrind --tool=cachegrind`, pinned to the gateway's
+CPU, twice: once idle for as long as the load lasts (the baseline: starting, stopping and the
+timers, ~3M instructions a second), once under a fixed wrk load; the difference divided by the
 requests served is the gateway's instructions per request, including the SQLite writer thread.
-Timers (the ledger's twice-a-second write, the key refresh) cost per second, not per request,
-and under Valgrind far fewer requests share each second than in real use: the per-request
-numbers of the variants that write a ledger are somewhat overstated.
+What the ledger does once per batch (a transaction, about twice a second: ~1.5M instructions) is
+shared by far fewer requests under Valgrind than in real use: the per-request numbers of the
+variants that write a ledger are overstated, and move with the request rate the machine allows
+(by ~1% from run to run): compare variants measured in the same run.
 
-    .venv/bin/python bench/instructions.py            # ~10 minutes; needs valgrind and wrk
+    .venv/bin/python bench/instructions.py            # ~15 minutes; needs valgrind and wrk
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import re
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import (
+    GATEWAY_CPU,
     LOAD_CPU,
     LOCKGATE,
     ROOT,
@@ -51,6 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     scenarios = {s.name: s for s in SCENARIOS}
     kinds = [(kind, scenarios[KINDS[kind]]) for kind in args.kinds.split(",")]
+    # Stale bytecode would be compiled by whichever run imports it first, and counted there.
+    compileall.compile_dir(ROOT / "lockgate", quiet=1)
     with tempfile.TemporaryDirectory(prefix="lockgate-instructions-") as tmp:
         workdir = Path(tmp)
         sim_port = free_port()
@@ -63,7 +69,7 @@ def main() -> None:
             for variant in args.variants.split(","):
                 config = workdir / f"{variant}.yaml"
                 config.write_text(gateway_config(sim_port, variant, workdir, ""))
-                baseline, _ = run(workdir, config, variant, None, 0)
+                baseline, _ = run(workdir, config, variant, None, args.seconds)
                 for kind, scenario in kinds:
                     total, served = run(workdir, config, variant, scenario, args.seconds)
                     per_request = (total - baseline) / served
@@ -80,16 +86,24 @@ def main() -> None:
 def run(
     workdir: Path, config: Path, variant: str, scenario: Scenario | None, seconds: int
 ) -> tuple[int, int]:
-    """Instructions the gateway executed from start to stop, and the requests it served."""
+    """Instructions the gateway executed from start to stop, and the requests it served (without
+    a scenario: none, idle for `seconds`)."""
     for old in workdir.glob(f"{variant}.db*"):
         old.unlink()
     port = free_port()
     out = workdir / f"{variant}.cachegrind"
     gateway = subprocess.Popen(
         [
+            "taskset",
+            "-c",
+            GATEWAY_CPU,
             "valgrind",
             "--tool=cachegrind",
             "--cache-sim=no",
+            # `lockgate serve` execs the serving process (counted: the same pid, so the same
+            # file) after migrating in a child (not counted).
+            "--trace-children=yes",
+            "--trace-children-skip-by-arg=lockgate.storage.migrate",
             f"--cachegrind-out-file={out}",
             sys.executable,
             LOCKGATE,
@@ -114,7 +128,9 @@ def run(
                 raise SystemExit("the gateway did not start under valgrind") from None
             time.sleep(0.5)
     served = 0
-    if scenario is not None:
+    if scenario is None:
+        time.sleep(seconds)
+    else:
         script = lua_script(workdir, "bench", scenario)
         result = subprocess.run(
             [

@@ -4,19 +4,17 @@ A batch replayed from the journal after an outage may hold rows the database alr
 write went through but its answer was lost): `INSERT ... ON CONFLICT (request_id) DO NOTHING`
 keeps the first copy, so replaying is always safe.
 
-A row travels as a tuple of values in `COLUMNS` order (`usage_values`): the ledger writes one per
-request, so it is built straight from the record, and inserted with the driver's `executemany` on
-one prepared statement. SQLAlchemy's per-row parameter processing would cost the request path
-(same thread) more than the rest of accounting; the two conversions the column types would do
-(UTC datetimes, JSON text) are done here instead, so reads through SQLAlchemy see the same thing.
-The journal keeps rows as JSON objects (`as_row`, `from_row`): a file written by one version of
-Lockgate stays readable by the next even if columns are added.
+A row travels as a tuple of values in `COLUMNS` order (`usage_values`): the ledger holds one per
+request, so it is built straight from the record, and batches are inserted with the driver's
+`executemany`. SQLAlchemy's per-row parameter processing would cost the request path (same
+thread) more than the rest of accounting; the conversions the column types would do (UTC
+datetimes, JSON text) are done here (PostgreSQL) and in `usage_sqlite` instead, so reads through
+SQLAlchemy see the same thing. The journal keeps rows as JSON objects (`as_row`, `from_row`): a
+file written by one version of Lockgate stays readable by the next even if columns are added.
 """
 
 from __future__ import annotations
 
-import functools
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +23,7 @@ import orjson
 
 from lockgate.storage.engine import Transactions
 from lockgate.storage.tables import UsageRow
+from lockgate.storage.usage_sqlite import SqliteStatements
 from lockgate.usage.record import UsageRecord
 
 __all__ = ["COLUMNS", "UsageStore", "as_row", "from_row", "usage_values"]
@@ -83,55 +82,38 @@ def from_row(row: Mapping[str, Any]) -> Values:
 class UsageStore:
     """The `usage` table (writes; reports are in `usage_report`)."""
 
-    __slots__ = ("_insert_sql", "_tx")
+    __slots__ = ("_insert_sql", "_sqlite", "_tx")
 
     def __init__(self, transactions: Transactions) -> None:
         self._tx = transactions
         columns = ", ".join(COLUMNS)
-        if transactions.backend == "postgresql":
-            marks = ", ".join(f"${number}" for number in range(1, len(COLUMNS) + 1))
-        else:
-            marks = ", ".join("?" for _ in COLUMNS)
+        marks = ", ".join(f"${number}" for number in range(1, len(COLUMNS) + 1))
         self._insert_sql = (
             f"INSERT INTO usage ({columns}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING"
         )
+        self._sqlite = SqliteStatements()
 
     async def insert(self, rows: Sequence[Values]) -> None:
         """Add `rows` (from `usage_values`) in one transaction, skipping request ids stored."""
         if not rows:
             return
-        stored = _sqlite_values if self._tx.backend == "sqlite" else _postgres_values
-        params = [stored(row) for row in rows]
         async with self._tx.write() as session:
             connection = await session.connection()
-            await connection.exec_driver_sql(self._insert_sql, params)
-
-
-def _sqlite_values(row: Values) -> Values:
-    values = list(row)
-    values[_CREATED_AT] = _sqlite_time(row[_CREATED_AT])
-    values[_TAGS] = _json(row[_TAGS])
-    return tuple(values)
+            if self._tx.backend != "sqlite":
+                params = [_postgres_values(row) for row in rows]
+                await connection.exec_driver_sql(self._insert_sql, params)
+                return
+            # The driver's own executemany: one trip to aiosqlite's thread, where SQLAlchemy's
+            # cursor takes three (open, execute, close). The sqlite3 cursor it leaves is done
+            # with (an insert's statement is reset when it ends) and is freed on return.
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            for sql, params in self._sqlite.batches(rows):
+                await driver.executemany(sql, params)
 
 
 def _postgres_values(row: Values) -> Values:
     values = list(row)
     values[_CREATED_AT] = datetime.fromtimestamp(row[_CREATED_AT], UTC)
-    values[_TAGS] = _json(row[_TAGS])
+    tags = row[_TAGS]
+    values[_TAGS] = orjson.dumps(tags).decode() if tags else "{}"
     return tuple(values)
-
-
-def _json(tags: Mapping[str, str] | None) -> str:
-    return orjson.dumps(tags).decode() if tags else "{}"
-
-
-@functools.lru_cache(maxsize=4)
-def _utc_second(whole: int) -> str:
-    """Most rows of a batch share their second: formatted once."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
-
-
-def _sqlite_time(epoch_s: float) -> str:
-    """The text SQLAlchemy's DateTime keeps in SQLite (naive; UTC by this schema's convention)."""
-    whole = int(epoch_s)
-    return f"{_utc_second(whole)}.{int((epoch_s - whole) * 1_000_000):06d}"

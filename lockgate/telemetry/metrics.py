@@ -95,6 +95,17 @@ class _Cap:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Tokens:
+    """A series' token children: the usage histograms (embeddings have no output), the counts."""
+
+    input_usage: LocalHistogram
+    output_usage: LocalHistogram | None
+    input: LocalValue
+    output: LocalValue
+    cached: LocalValue
+
+
 @dataclass(slots=True)
 class _Series:
     """The children one kind of record updates (a record's key decides which): those a record
@@ -108,8 +119,7 @@ class _Series:
     ttft: LocalHistogram | None = None
     upstream: LocalHistogram | None = None
     overhead: LocalHistogram | None = None
-    usage: tuple[LocalHistogram, LocalHistogram | None] | None = None
-    tokens: tuple[LocalValue, LocalValue, LocalValue] | None = None
+    tokens: _Tokens | None = None
     cost: LocalValue | None = None
     cache_hits: LocalValue | None = None
     rate_limited: LocalValue | None = None
@@ -216,7 +226,7 @@ class Metrics:
         series = self._series.get(key)
         if series is None:
             series = self._new_series(key)
-        series.requests.inc()
+        series.requests.value += 1
         series.duration.observe(record.latency_s)
         if series.ttft is not None:
             ttft = record.ttft_s
@@ -228,52 +238,50 @@ class Metrics:
             if child is None:
                 child = series.upstream = self._store.histogram(UPSTREAM_DURATION, (series.target,))
             child.observe(upstream)
-        overhead = record.overhead_s
-        if overhead is not None:
-            child = series.overhead
-            if child is None:
-                child = series.overhead = self._store.histogram(OVERHEAD, (record.endpoint,))
-            child.observe(overhead)
-        if record.input_tokens or record.output_tokens:
-            self._count_tokens(series, record)
+            overhead = record.overhead_s  # None without an upstream time
+            if overhead is not None:
+                child = series.overhead
+                if child is None:
+                    child = series.overhead = self._store.histogram(OVERHEAD, (record.endpoint,))
+                child.observe(overhead)
+        input_tokens = record.input_tokens
+        output_tokens = record.output_tokens
+        if input_tokens or output_tokens:
+            tokens = series.tokens or self._tokens(series)
+            tokens.input_usage.observe(input_tokens)
+            tokens.input.value += input_tokens
+            if tokens.output_usage is not None:
+                tokens.output_usage.observe(output_tokens)
+            if output_tokens:
+                tokens.output.value += output_tokens
+            if record.cached_tokens:
+                tokens.cached.value += record.cached_tokens
         if record.cost_micros:
             cost = series.cost
             if cost is None:
                 cost = series.cost = self._store.counter(
                     COST, (series.model, self._team(record.team))
                 )
-            cost.inc(record.cost_micros / 1_000_000)
+            cost.value += record.cost_micros / 1_000_000
         if series.cache_hits is not None:
-            series.cache_hits.inc()
+            series.cache_hits.value += 1
         if series.rate_limited is not None:
-            series.rate_limited.inc()
+            series.rate_limited.value += 1
         if series.budget_rejected is not None:
-            series.budget_rejected.inc()
+            series.budget_rejected.value += 1
 
-    def _count_tokens(self, series: _Series, record: UsageRecord) -> None:
-        usage = series.usage
-        tokens = series.tokens
-        if usage is None or tokens is None:
-            usage = series.usage = self._usage_children(series)
-            tokens = series.tokens = (
-                self._store.counter(TOKENS, (series.model, "input")),
-                self._store.counter(TOKENS, (series.model, "output")),
-                self._store.counter(TOKENS, (series.model, "cached")),
-            )
-        usage[0].observe(record.input_tokens)
-        if usage[1] is not None:
-            usage[1].observe(record.output_tokens)
-        tokens[0].inc(record.input_tokens)
-        if record.output_tokens:
-            tokens[1].inc(record.output_tokens)
-        if record.cached_tokens:
-            tokens[2].inc(record.cached_tokens)
-
-    def _usage_children(self, series: _Series) -> tuple[LocalHistogram, LocalHistogram | None]:
-        input_ = self._store.histogram(TOKEN_USAGE, (*series.genai, "input"))
-        if series.genai[0] == "embeddings":  # embeddings have no output tokens
-            return input_, None
-        return input_, self._store.histogram(TOKEN_USAGE, (*series.genai, "output"))
+    def _tokens(self, series: _Series) -> _Tokens:
+        store = self._store
+        genai = series.genai
+        tokens = series.tokens = _Tokens(
+            store.histogram(TOKEN_USAGE, (*genai, "input")),
+            # embeddings have no output tokens
+            None if genai[0] == "embeddings" else store.histogram(TOKEN_USAGE, (*genai, "output")),
+            store.counter(TOKENS, (series.model, "input")),
+            store.counter(TOKENS, (series.model, "output")),
+            store.counter(TOKENS, (series.model, "cached")),
+        )
+        return tokens
 
     def _new_series(self, key: _Key) -> _Series:
         endpoint, model, provider, target_model, status, error_type, team, stream, hit = key

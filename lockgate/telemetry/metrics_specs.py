@@ -42,7 +42,8 @@ DURATION_BUCKETS: tuple[float, ...] = (
 TTFT_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 )
-TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**power) for power in range(14))  # 1 … 67108864
+# Token counts are ints: bounds of the same type are cheaper to search.
+TOKEN_BUCKETS: tuple[float, ...] = tuple(4**power for power in range(14))  # 1 … 67108864
 OVERHEAD_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 )

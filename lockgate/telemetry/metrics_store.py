@@ -37,9 +37,6 @@ class LocalValue:
         self.shared: Counter | None = None
         """Its multiprocess twin (made by the first copy)."""
 
-    def inc(self, amount: float = 1) -> None:
-        self.value += amount
-
 
 class LocalHistogram:
     __slots__ = ("bounds", "copied_counts", "copied_sum", "counts", "labels", "shared", "sum")

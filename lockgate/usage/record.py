@@ -104,7 +104,8 @@ class UsageRecord:
         """What the gateway added before the answer was ready: everything but the upstream."""
         if self.ready is None or self.upstream_s is None:
             return None
-        return max(0.0, self.ready - self.started - self.upstream_s)
+        overhead = self.ready - self.started - self.upstream_s
+        return overhead if overhead > 0.0 else 0.0
 
     @property
     def cost_usd(self) -> float:
