@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,6 +39,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], timeout_s: float = 30) -> None:
+    """Wait until the gateway `process` started answers `url`/readyz; kill it and fail if not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"gateway did not start: {process.communicate()[0]}")
 
 
 def config_from_yaml(text: str, **env: str) -> GatewayConfig:

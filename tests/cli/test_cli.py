@@ -6,16 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_ready
 
 
 def lockgate(
@@ -91,17 +88,7 @@ def demo_gateway(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise AssertionError(f"gateway did not start: {process.communicate()[0]}")
+    wait_ready(url, process)
     yield url, process
     process.terminate()
     process.wait(timeout=30)

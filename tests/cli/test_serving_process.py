@@ -9,14 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import openai
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_ready
 
 NOT_FOR_SERVING = {
     "typer",  # the command line
@@ -43,19 +40,6 @@ models:
 """
 
 
-def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"gateway did not start: {process.communicate()[0]}")
-
-
 def test_one_worker_serves_from_the_same_process_without_the_command_line(
     tmp_path: Path,
 ) -> None:
@@ -70,7 +54,7 @@ def test_one_worker_serves_from_the_same_process_without_the_command_line(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process)
+        wait_ready(url, process)
         # The pid `lockgate serve` started with now runs the worker module (exec).
         argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
         assert argv[1:3] == [b"-m", b"lockgate.worker"]
