@@ -127,11 +127,16 @@ class StreamMeter:
         return Usage(self._input if self._input is not None else input_estimate, output, False)
 
     def _read(self, block: bytes) -> None:
-        if not _reports_usage(block):
-            return  # OpenAI streams with `include_usage` carry `"usage":null` in every chunk
-        for line in block.split(b"\n"):
-            if line.startswith(b"data:") and _reports_usage(line):
-                self._take(line[5:])
+        # Usage events are few: find them rather than look at every line. OpenAI streams with
+        # `include_usage` carry `"usage":null` in every chunk, which this does not stop at.
+        at = _usage_object_at(block, 0)
+        while at >= 0:
+            start = block.rfind(b"\n", 0, at) + 1
+            end = block.find(b"\n", at)
+            end = len(block) if end < 0 else end
+            if block.startswith(b"data:", start):
+                self._take(block[start + 5 : end])
+            at = _usage_object_at(block, end)
 
     def _take(self, payload: bytes) -> None:
         try:
@@ -159,27 +164,41 @@ class StreamMeter:
             self._reported = self._input is not None
 
 
-def _reports_usage(data: bytes) -> bool:
-    """`usage` with a value (an object), compact or with a space, as providers write it."""
-    return b'"usage":{' in data or b'"usage": {' in data
+def _usage_object_at(data: bytes, start: int) -> int:
+    """Where the next `usage` with a value (an object) is, compact or with a space; -1: none."""
+    compact = data.find(b'"usage":{', start)
+    spaced = data.find(b'"usage": {', start, compact if compact >= 0 else len(data))
+    return spaced if spaced >= 0 else compact
 
 
 def hide_usage(block: bytes) -> bytes:
-    """OpenAI SSE `block` as a client that did not ask for `include_usage` would get it.
+    """OpenAI SSE `block` (whole events) as a client that did not ask for `include_usage` gets it.
 
     The gateway asks every provider for usage on streams (the ledger needs it); a client that did
-    not ask gets no `usage` fields and no usage-only last chunk, as from OpenAI itself.
+    not ask gets no `usage` fields and no usage-only last chunk, as from OpenAI itself. Only the
+    events that still name `usage` once the `null`s are gone are decoded: usually just the last.
     """
     block = block.replace(b',"usage":null', b"")
-    if b'"usage"' not in block:
+    at = block.find(b'"usage"')
+    if at < 0:
         return block
-    kept = []
-    for event in block.split(b"\n\n"):
-        if b'"usage"' in event:
-            event = _without_usage(event)
+    kept: list[bytes] = []
+    copied = 0  # `block[:copied]` is decided
+    while at >= 0:
+        start = block.rfind(b"\n\n", 0, at)
+        start = 0 if start < 0 else start + 2
+        end = block.find(b"\n\n", at)
+        end = len(block) if end < 0 else end
+        event = _without_usage(block[start:end])
+        kept.append(block[copied:start])
         if event:
             kept.append(event)
-    return b"\n\n".join(kept) + (b"\n\n" if kept and block.endswith(b"\n\n") else b"")
+            copied = end
+        else:  # the event goes, and the blank line that ended it
+            copied = min(end + 2, len(block))
+        at = block.find(b'"usage"', copied)
+    kept.append(block[copied:])
+    return b"".join(kept)
 
 
 def _without_usage(event: bytes) -> bytes:
