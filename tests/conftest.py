@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
 import socket
 import subprocess
 import tempfile
@@ -14,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 import uvicorn
 
@@ -41,18 +44,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def is_ready(url: str) -> bool:
+    """Does the gateway at `url` answer /readyz with 200?"""
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, http.client.HTTPException, OSError):
+        return False
+
+
 def wait_ready(url: str, process: subprocess.Popen[str], timeout_s: float = 30) -> None:
-    """Wait until the gateway `process` started answers `url`/readyz; kill it and fail if not."""
+    """Wait until `process` (a gateway a test started, stdout piped) answers `url`/readyz.
+
+    If it exits or does not answer in time, it and its workers are killed (a worker left alive
+    would keep the output pipe open) and the test fails with what the gateway printed.
+    """
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
+    while not is_ready(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            kill_with_workers(process)
+            output, _ = process.communicate(timeout=10)
+            raise AssertionError(f"gateway did not start: {output}")
+        time.sleep(0.1)
+
+
+def kill_with_workers(process: subprocess.Popen[Any]) -> None:
+    """Kill `process` and every process it started."""
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
     process.kill()
-    raise AssertionError(f"gateway did not start: {process.communicate()[0]}")
+    for child in children:
+        with contextlib.suppress(psutil.Error):  # gone already
+            child.kill()
 
 
 def config_from_yaml(text: str, **env: str) -> GatewayConfig:

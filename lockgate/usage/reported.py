@@ -198,7 +198,8 @@ def hide_usage(block: bytes) -> bytes:
             copied = min(end + 2, len(block))
         at = block.find(b'"usage"', copied)
     kept.append(block[copied:])
-    return b"".join(kept)
+    shown = b"".join(kept)
+    return b"" if shown.isspace() else shown  # blank lines alone are no event
 
 
 def _without_usage(event: bytes) -> bytes:

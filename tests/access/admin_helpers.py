@@ -29,7 +29,7 @@ import psutil  # type: ignore[import-untyped]
 
 from lockgate.auth.keys import hash_key
 from lockgate.errors import Unauthenticated
-from tests.conftest import free_port
+from tests.conftest import free_port, is_ready
 
 __all__ = [
     "ADMIN_KEY",
@@ -286,7 +286,7 @@ def lockgate_serve(
             deadline = time.monotonic() + 30
             # Ready when /readyz answers and every worker has finished its startup (one that
             # answers does not mean the others have).
-            while wait and (not _ready(url) or log.read_text().count(STARTED) < workers):
+            while wait and (not is_ready(url) or log.read_text().count(STARTED) < workers):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"lockgate serve did not start:\n{log.read_text()}")
                 time.sleep(0.1)
@@ -321,14 +321,6 @@ def _command(process: psutil.Process) -> str:
         return " ".join(process.cmdline())
     except psutil.Error:
         return ""
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def fresh_request(url: str, method: str, path: str, key: str | None = None) -> tuple[int, Any]:

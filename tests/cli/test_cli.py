@@ -12,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.conftest import free_port, wait_ready
+from tests.conftest import free_port, kill_with_workers, wait_ready
 
 
 def lockgate(
@@ -89,9 +89,15 @@ def demo_gateway(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process)
-    yield url, process
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            kill_with_workers(process)
+            process.communicate(timeout=10)
 
 
 def test_serve_without_config_runs_the_simulator_demo(
