@@ -68,12 +68,17 @@ def wait_ready(url: str, process: subprocess.Popen[str], timeout_s: float = 30) 
         time.sleep(0.1)
 
 
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every process `pid` started, and theirs (none when it is gone)."""
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
 def kill_with_workers(process: subprocess.Popen[Any]) -> None:
     """Kill `process` and every process it started."""
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
+    children = descendants(process.pid)
     process.kill()
     for child in children:
         with contextlib.suppress(psutil.Error):  # gone already

@@ -29,7 +29,7 @@ import psutil  # type: ignore[import-untyped]
 
 from lockgate.auth.keys import hash_key
 from lockgate.errors import Unauthenticated
-from tests.conftest import free_port, is_ready
+from tests.conftest import descendants, free_port, is_ready
 
 __all__ = [
     "ADMIN_KEY",
@@ -292,7 +292,7 @@ def lockgate_serve(
                 time.sleep(0.1)
             yield url, process
         finally:
-            children = _children(process.pid)
+            children = descendants(process.pid)
             process.terminate()
             try:
                 process.wait(timeout=20)
@@ -306,14 +306,7 @@ def lockgate_serve(
 
 def worker_pids(pid: int) -> set[int]:
     """The worker processes of a `lockgate serve --workers N` supervisor."""
-    return {child.pid for child in _children(pid) if "spawn_main" in _command(child)}
-
-
-def _children(pid: int) -> list[psutil.Process]:
-    try:
-        return [child for child in psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        return []
+    return {child.pid for child in descendants(pid) if "spawn_main" in _command(child)}
 
 
 def _command(process: psutil.Process) -> str:
