@@ -400,6 +400,7 @@ def _access_log(config: GatewayConfig) -> AccessLog:
 
 async def load_directory(config: GatewayConfig, database: Database) -> Directory:
     """Declared keys and teams plus those stored in the database."""
+    keys, teams = await database.directory()
     stored_keys = [
         KeyRecord(
             key.name,
@@ -411,11 +412,11 @@ async def load_directory(config: GatewayConfig, database: Database) -> Directory
             key.expires_at,
             declared=False,
         )
-        for key in await database.keys.all_active()
+        for key in keys
     ]
     stored_teams = [
         TeamRecord(team.name, tuple(team.models), team.limits, team.budget, declared=False)
-        for team in await database.teams.list()
+        for team in teams
     ]
     return Directory(config.keys, config.teams, stored_keys, stored_teams)
 

@@ -126,7 +126,10 @@ class StorageConfig(StrictModel):
 
     database: str = Field(
         "sqlite:///./lockgate.db",
-        description="SQLAlchemy URL of the database: sqlite:///path or postgresql://user:pass@host/db.",
+        description=(
+            "URL of the database: sqlite:///path (a file) or postgresql://user:pass@host/db "
+            "(libpq's sslmode and connect_timeout are understood)."
+        ),
     )
     redis: str | None = Field(
         None, description="Redis URL for shared counters and cache across workers and instances."

@@ -1,7 +1,8 @@
-"""The gateway's database: keys, teams, budget spend and the change counter workers poll.
+"""The gateway's database: keys, teams, budget spend, usage and the change counter workers poll.
 
-SQLite by default, PostgreSQL at scale; both through SQLAlchemy's async engine, with the schema
-kept by the Alembic migrations shipped in `migrations/`.
+SQLite by default, PostgreSQL at scale. The serving path talks to the drivers (aiosqlite,
+asyncpg) directly; key and team writes, usage reports and the Alembic migrations shipped in
+`migrations/` go through SQLAlchemy, loaded on first use.
 """
 
 from lockgate.storage.database import Database, upgrade
@@ -12,10 +13,9 @@ from lockgate.storage.errors import (
     NameTaken,
     StorageError,
 )
-from lockgate.storage.keys import KeyChanges, KeyStore, StoredKey
+from lockgate.storage.records import StoredKey, StoredTeam
 from lockgate.storage.schema_version import SCHEMA_HEAD, Migration
 from lockgate.storage.spend import SpendRecord, SpendStore
-from lockgate.storage.teams import StoredTeam, TeamChanges, TeamStore
 from lockgate.storage.urls import hide_password
 
 __all__ = [
@@ -24,8 +24,6 @@ __all__ = [
     "Database",
     "DatabaseUnavailable",
     "InvalidRecord",
-    "KeyChanges",
-    "KeyStore",
     "Migration",
     "NameTaken",
     "SpendRecord",
@@ -33,8 +31,6 @@ __all__ = [
     "StorageError",
     "StoredKey",
     "StoredTeam",
-    "TeamChanges",
-    "TeamStore",
     "hide_password",
     "upgrade",
 ]

@@ -1,68 +1,56 @@
 """`Database`: one handle on the gateway's database, migrated to the latest schema when opened.
 
 `db = await Database.open(config.storage.database)` at startup, then `db.keys`, `db.teams`,
-`db.spend`, `db.usage`, `db.prompt_versions` and `await db.current_revision()`;
-`await db.close()` at shutdown.
+`db.spend`, `db.usage`, `db.prompt_versions`, `db.usage_report` and
+`await db.current_revision()`; `await db.close()` at shutdown.
+
+What a serving worker uses (the change counter, `directory()`, spend, usage and prompt-version
+writes) runs on the driver; `keys`, `teams` and `usage_report`, which need SQLAlchemy, are built
+on first use (see `orm.py`).
 """
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from lockgate.storage.engine import (
-    UNAVAILABLE,
-    Transactions,
-    create_engine,
-    describe_failure,
-    use_wal,
-)
+from lockgate.storage.drivers import Driver, connect_driver, describe_failure, use_wal
 from lockgate.storage.errors import DatabaseUnavailable
-from lockgate.storage.keys import KeyStore
 from lockgate.storage.prompt_versions import PromptVersionStore
-from lockgate.storage.revision import bump_revision, read_revision
+from lockgate.storage.records import StoredKey, StoredTeam, read_keys, read_teams
 from lockgate.storage.schema_version import SCHEMA_HEAD, Migration, current_schema
 from lockgate.storage.spend import SpendStore
-from lockgate.storage.teams import TeamStore
 from lockgate.storage.urls import Backend, DatabaseUrl, parse_database_url
 from lockgate.storage.usage import UsageStore
-from lockgate.storage.usage_report import UsageReport
+
+if TYPE_CHECKING:
+    from lockgate.storage.keys import KeyStore
+    from lockgate.storage.orm import OrmRepositories
+    from lockgate.storage.teams import TeamStore
+    from lockgate.storage.usage_report import UsageReport
 
 __all__ = ["Database", "upgrade"]
 
+READ_REVISION = "SELECT value FROM revision WHERE id = 1"
+BUMP_REVISION = "UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value"
+"""The change counter (`revision.py`) on the driver; key and team writes bump it in SQLAlchemy."""
+
 
 class Database:
-    """The repositories (`keys`, `teams`, `spend`, `usage`, `prompt_versions`) and the change
-    counter."""
+    """The repositories (`keys`, `teams`, `spend`, `usage`, `prompt_versions`, `usage_report`)
+    and the change counter."""
 
-    __slots__ = (
-        "_engine",
-        "_target",
-        "_tx",
-        "keys",
-        "migration",
-        "prompt_versions",
-        "spend",
-        "teams",
-        "usage",
-        "usage_report",
-    )
+    __slots__ = ("_driver", "_orm", "_target", "migration", "prompt_versions", "spend", "usage")
 
-    def __init__(self, engine: AsyncEngine, target: DatabaseUrl, migration: Migration) -> None:
-        self._engine = engine
+    def __init__(self, driver: Driver, target: DatabaseUrl, migration: Migration) -> None:
+        self._driver = driver
         self._target = target
-        self._tx = Transactions(engine, target)
+        self._orm: OrmRepositories | None = None
         self.migration = migration
         """What opening the database migrated (`before == after` when it was up to date)."""
-        self.keys = KeyStore(self._tx)
-        self.teams = TeamStore(self._tx)
-        self.spend = SpendStore(self._tx)
-        self.prompt_versions = PromptVersionStore(self._tx)
-        self.usage = UsageStore(self._tx)
-        self.usage_report = UsageReport(self._tx)
+        self.spend = SpendStore(driver)
+        self.prompt_versions = PromptVersionStore(driver)
+        self.usage = UsageStore(driver)
 
     @classmethod
     async def open(cls, url: str) -> Database:
@@ -77,19 +65,18 @@ class Database:
             raise DatabaseUnavailable(
                 f"cannot open database {target.safe}: directory {sqlite_file.parent} does not exist"
             )
-        engine = create_engine(target)
+        driver = await connect_driver(target)
         try:
             if target.backend == "sqlite":
-                await use_wal(engine)
-            migration = await _migrate(engine, target)
+                await use_wal(driver)
+            migration = await _migrate(driver, target)
         except BaseException as exc:
-            await engine.dispose()
-            # TypeError: asyncpg refusing a query parameter of the URL it does not know.
-            if isinstance(exc, (*UNAVAILABLE, TypeError)):
-                reason = describe_failure(exc, target)
+            await driver.close()
+            if isinstance(exc, DatabaseUnavailable) and exc.__cause__ is not None:
+                reason = describe_failure(exc.__cause__, target)
                 raise DatabaseUnavailable(f"cannot open database {target.safe}: {reason}") from None
             raise
-        return cls(engine, target, migration)
+        return cls(driver, target, migration)
 
     @property
     def url(self) -> str:
@@ -100,23 +87,48 @@ class Database:
     def backend(self) -> Backend:
         return self._target.backend
 
+    @property
+    def keys(self) -> KeyStore:
+        return self._repositories().keys
+
+    @property
+    def teams(self) -> TeamStore:
+        return self._repositories().teams
+
+    @property
+    def usage_report(self) -> UsageReport:
+        return self._repositories().usage_report
+
+    def _repositories(self) -> OrmRepositories:
+        if self._orm is None:
+            from lockgate.storage.orm import OrmRepositories
+
+            self._orm = OrmRepositories(self._driver, self._target)
+        return self._orm
+
     async def ping(self) -> None:
         """Raise `DatabaseUnavailable` unless the database answers a query."""
-        async with self._tx.read() as session:
-            await session.execute(text("SELECT 1"))
+        await self._driver.fetch("SELECT 1")
 
     async def current_revision(self) -> int:
         """The change counter: it moves whenever a key or team changes (cheap; poll it)."""
-        async with self._tx.read() as session:
-            return await read_revision(session)
+        rows = await self._driver.fetch(READ_REVISION)
+        return int(rows[0][0]) if rows else 0
 
     async def bump_revision(self) -> int:
         """Move the change counter on its own, so every worker reloads keys and teams."""
-        async with self._tx.write() as session:
-            return await bump_revision(session)
+        rows = await self._driver.write([(BUMP_REVISION, [()])])
+        return int(rows[0][0])
+
+    async def directory(self) -> tuple[list[StoredKey], list[StoredTeam]]:
+        """Every key not revoked (expiry is checked at use time) and every team, for a worker's
+        in-memory directory."""
+        return await read_keys(self._driver, revoked=False), await read_teams(self._driver)
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        if self._orm is not None:
+            await self._orm.close()
+        await self._driver.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -130,15 +142,18 @@ class Database:
         await self.close()
 
 
-async def _migrate(engine: AsyncEngine, target: DatabaseUrl) -> Migration:
-    """Migrate to the newest schema; Alembic is loaded only when there is something to do."""
-    before = await current_schema(engine)
+async def _migrate(driver: Driver, target: DatabaseUrl) -> Migration:
+    """Migrate to the newest schema; SQLAlchemy and Alembic are loaded only when there is
+    something to do."""
+    before = await current_schema(driver)
     if before == SCHEMA_HEAD:
         return Migration(before, before)
     from alembic.util import CommandError
 
+    from lockgate.storage.engine import UNAVAILABLE, create_engine
     from lockgate.storage.migrate import migrate
 
+    engine = create_engine(target)
     try:
         return await migrate(engine)
     except CommandError as exc:
@@ -146,6 +161,11 @@ async def _migrate(engine: AsyncEngine, target: DatabaseUrl) -> Migration:
             f"cannot migrate database {target.safe}: {exc} "
             "(was it upgraded by a newer version of Lockgate?)"
         ) from None
+    except (*UNAVAILABLE, TypeError) as exc:
+        reason = describe_failure(exc, target)
+        raise DatabaseUnavailable(f"cannot open database {target.safe}: {reason}") from None
+    finally:
+        await engine.dispose()
 
 
 async def upgrade(url: str) -> Migration:

@@ -1,11 +1,11 @@
 """The SQLAlchemy async engine, and the two kinds of transaction the repositories use.
 
 SQLite needs care to be shared by several worker processes: WAL journal mode (readers never block
-the writer; set once when the database is opened, see `use_wal`), a busy timeout (a writer waits
-for the lock instead of failing with "database is locked"), and write transactions that take the
-write lock up front (`BEGIN IMMEDIATE`). A transaction that reads first and writes later would
-otherwise hold a snapshot that another process's commit makes stale, and SQLite fails such a
-write at once, without waiting.
+the writer; set once when the database is opened, see `drivers.use_wal`), a busy timeout (a
+writer waits for the lock instead of failing with "database is locked"), and write transactions
+that take the write lock up front (`BEGIN IMMEDIATE`). A transaction that reads first and writes
+later would otherwise hold a snapshot that another process's commit makes stale, and SQLite
+fails such a write at once, without waiting.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,24 +28,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from lockgate.storage.drivers import BUSY_TIMEOUT_S, SQLITE_CACHE_KIB, describe_failure
 from lockgate.storage.errors import DatabaseUnavailable
 from lockgate.storage.urls import Backend, DatabaseUrl
 
-__all__ = ["BUSY_TIMEOUT_S", "Transactions", "create_engine", "describe_failure", "use_wal"]
-
-BUSY_TIMEOUT_S = 30.0
-"""How long a SQLite connection waits for another process's write lock."""
-
-SQLITE_CACHE_KIB = 512
-"""SQLite's page cache per connection (its default: 2 MiB). The gateway appends rows and reads
-small tables; the operating system caches the file anyway, so a worker need not hold more."""
+__all__ = ["UNAVAILABLE", "Transactions", "create_engine"]
 
 WRITE_OPTION = "lockgate_write"
 """Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
 
 UNAVAILABLE = (DBAPIError, PoolTimeout, sqlite3.Error, OSError, TimeoutError)
-"""What failing to reach or use the database raises (driver errors arrive wrapped in DBAPIError,
-except those of `use_wal`, which talks to the sqlite3 driver directly)."""
+"""What failing to reach or use the database raises (driver errors arrive wrapped in DBAPIError)."""
 
 
 def create_engine(target: DatabaseUrl) -> AsyncEngine:
@@ -79,41 +71,6 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-async def use_wal(engine: AsyncEngine) -> str:
-    """Put a SQLite database in WAL mode, a lasting setting of the file; the mode it is in.
-
-    Switching needs the file to itself for a moment, and SQLite refuses the switch at once,
-    without waiting out its busy timeout, while another connection is in a transaction: so it
-    is retried. Once the file is in WAL mode this is a plain read.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    async with engine.connect() as connection:
-        # Below SQLAlchemy: it would wrap the PRAGMA in a transaction, where it is not allowed.
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        while True:
-            try:
-                cursor = await driver.execute("PRAGMA journal_mode=WAL")
-                row = await cursor.fetchone()
-                await cursor.close()
-                return str(row[0])
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(0.05)
-
-
-def describe_failure(exc: BaseException, target: DatabaseUrl) -> str:
-    """One line saying why the database failed, without SQL text or the URL's password."""
-    cause = getattr(exc, "orig", None) or exc
-    lines = str(cause).strip().splitlines()
-    reason = lines[0] if lines else type(cause).__name__
-    password = target.url.password
-    if password:
-        reason = reason.replace(str(password), "***")
-    return reason
-
-
 class Transactions:
     """Sessions for the repositories: `read()` for queries, `write()` for changes.
 
@@ -123,14 +80,16 @@ class Transactions:
 
     __slots__ = ("_readers", "_target", "_write_turn", "_writers")
 
-    def __init__(self, engine: AsyncEngine, target: DatabaseUrl) -> None:
+    def __init__(
+        self, engine: AsyncEngine, target: DatabaseUrl, write_turn: asyncio.Lock | None
+    ) -> None:
         self._readers = async_sessionmaker(engine, expire_on_commit=False)
         writer = engine.execution_options(**{WRITE_OPTION: True})
         self._writers = async_sessionmaker(writer, expire_on_commit=False)
         self._target = target
-        # SQLite has one writer at a time: tasks of this process queue here, in order, rather
-        # than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
-        self._write_turn = asyncio.Lock() if target.backend == "sqlite" else None
+        # SQLite has one writer at a time: tasks of this process queue on the driver's lock, in
+        # order, rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+        self._write_turn = write_turn
 
     @property
     def backend(self) -> Backend:

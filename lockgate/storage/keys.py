@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
@@ -17,56 +16,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.config.models import BudgetConfig, KeyConfig, LimitsConfig
+from lockgate.storage.drivers import Driver
 from lockgate.storage.engine import Transactions
 from lockgate.storage.errors import Conflict, InvalidRecord, NameTaken
-from lockgate.storage.policy import dump_budget, dump_limits, load_budget, load_limits, validated
+from lockgate.storage.policy import dump_budget, dump_limits, validated
+from lockgate.storage.records import StoredKey, read_keys, stored_key
 from lockgate.storage.revision import bump_revision
 from lockgate.storage.tables import ApiKeyRow
 
 __all__ = ["KeyChanges", "KeyStore", "StoredKey"]
 
 MAX_PREFIX = 32
-
-
-@dataclass(frozen=True, slots=True)
-class StoredKey:
-    id: str
-    name: str
-    key_hash: str
-    """`sha256:<hex>`; the key itself is never stored."""
-    prefix: str
-    """The first characters of the key, to tell keys apart in lists."""
-    team: str | None
-    models: tuple[str, ...] | None
-    """Model names or globs the key may use (within its team's); None: whatever the team allows."""
-    limits: LimitsConfig
-    budget: BudgetConfig | None
-    metadata: Mapping[str, str]
-    expires_at: datetime | None
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    def expired(self, now: datetime | None = None) -> bool:
-        if self.expires_at is None:
-            return False
-        return self.expires_at <= (now or datetime.now(UTC))
-
-    def as_config(self) -> KeyConfig:
-        """The key in the form keys declared in the config file take."""
-        return KeyConfig(
-            name=self.name,
-            hash=self.key_hash,
-            team=self.team,
-            models=None if self.models is None else list(self.models),
-            limits=self.limits,
-            budget=self.budget,
-            expires_at=self.expires_at,
-            metadata=dict(self.metadata),
-        )
 
 
 class KeyChanges(TypedDict, total=False):
@@ -81,11 +41,12 @@ class KeyChanges(TypedDict, total=False):
 
 
 class KeyStore:
-    """The `api_keys` table."""
+    """The `api_keys` table: reads on the driver, writes through SQLAlchemy's ORM."""
 
-    __slots__ = ("_tx",)
+    __slots__ = ("_driver", "_tx")
 
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, driver: Driver, transactions: Transactions) -> None:
+        self._driver = driver
         self._tx = transactions
 
     async def create(
@@ -135,27 +96,21 @@ class KeyStore:
         return _stored(row)
 
     async def get(self, name: str) -> StoredKey | None:
-        async with self._tx.read() as session:
-            row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.name == name))
-            return None if row is None else _stored(row)
+        found = await read_keys(self._driver, name=name)
+        return found[0] if found else None
 
     async def find_by_hash(self, key_hash: str) -> StoredKey | None:
         """The key with this hash, revoked or not (the caller checks)."""
-        async with self._tx.read() as session:
-            row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
-            return None if row is None else _stored(row)
+        found = await read_keys(self._driver, key_hash=key_hash)
+        return found[0] if found else None
 
     async def list(self, *, include_revoked: bool = False) -> builtins.list[StoredKey]:
         """Keys by creation time; revoked ones only when asked for."""
-        query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.name)
-        if not include_revoked:
-            query = query.where(ApiKeyRow.revoked_at.is_(None))
-        async with self._tx.read() as session:
-            return [_stored(row) for row in await session.scalars(query)]
+        return await read_keys(self._driver, revoked=include_revoked)
 
     async def all_active(self) -> builtins.list[StoredKey]:
         """Every key not revoked, for the in-memory index (expiry is checked at use time)."""
-        return await self.list(include_revoked=False)
+        return await read_keys(self._driver, revoked=False)
 
     async def revoke(self, name: str) -> bool:
         """Revoke the key; False when there is no such key or it is revoked already."""
@@ -230,20 +185,21 @@ def _apply(row: ApiKeyRow, config: KeyConfig) -> None:
 
 
 def _stored(row: ApiKeyRow) -> StoredKey:
-    owner = f"key {row.name!r} in the database"
-    return StoredKey(
-        id=row.id,
-        name=row.name,
-        key_hash=row.key_hash,
-        prefix=row.prefix,
-        team=row.team,
-        models=None if row.models is None else tuple(row.models),
-        limits=load_limits(row.limits, owner),
-        budget=load_budget(row.budget, owner),
-        metadata=dict(row.meta),
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
+    return stored_key(
+        (
+            row.id,
+            row.name,
+            row.key_hash,
+            row.prefix,
+            row.team,
+            row.models,
+            row.limits,
+            row.budget,
+            row.meta,
+            row.expires_at,
+            row.created_at,
+            row.revoked_at,
+        )
     )
 
 

@@ -13,18 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.dialects import sqlite
-
-from lockgate.storage.engine import Transactions
+from lockgate.storage.drivers import Driver
 from lockgate.storage.errors import InvalidRecord
-from lockgate.storage.tables import PromptVersionRow
-from lockgate.storage.urls import Backend
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql
 
 __all__ = ["PromptVersionStore"]
 
@@ -33,14 +24,19 @@ _NAME_MAX = 128
 _VERSION_MAX = 64
 """The lengths of `PromptVersionRow.name` and `.version`."""
 
+_INSERT_NEW = (
+    "INSERT INTO prompt_versions (name, version, sha256, first_served_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name, version) DO NOTHING"
+)
+
 
 class PromptVersionStore:
     """The `prompt_versions` table."""
 
-    __slots__ = ("_tx",)
+    __slots__ = ("_driver",)
 
-    def __init__(self, transactions: Transactions) -> None:
-        self._tx = transactions
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
 
     async def record_served(self, entries: Sequence[tuple[str, str, str]]) -> None:
         """Store each `(name, version, sha256)` not yet known, with `first_served_at` now.
@@ -54,21 +50,14 @@ class PromptVersionStore:
             first.setdefault((name, version), _checked(name, version, sha256))
         if not first:
             return
-        now = datetime.now(UTC)
-        params = [
-            {"name": name, "version": version, "sha256": sha256, "first_served_at": now}
-            for (name, version), sha256 in sorted(first.items())
-        ]
-        async with self._tx.write() as session:
-            connection = await session.connection()
-            await connection.execute(_insert_new(self._tx.backend), params)
+        now = self._driver.timestamp(datetime.now(UTC))
+        params = [(name, version, sha256, now) for (name, version), sha256 in sorted(first.items())]
+        await self._driver.write([(_INSERT_NEW, params)])
 
     async def served_hashes(self) -> dict[tuple[str, str], str]:
         """`(name, version) -> sha256` of every version that served traffic."""
-        query = select(PromptVersionRow.name, PromptVersionRow.version, PromptVersionRow.sha256)
-        async with self._tx.read() as session:
-            result = await session.execute(query)
-            return {(name, version): sha256 for name, version, sha256 in result}
+        rows = await self._driver.fetch("SELECT name, version, sha256 FROM prompt_versions")
+        return {(name, version): sha256 for name, version, sha256 in rows}
 
 
 def _checked(name: str, version: str, sha256: str) -> str:
@@ -87,13 +76,3 @@ def _checked(name: str, version: str, sha256: str) -> str:
             f"prompt {name} version must be 1 to {_VERSION_MAX} characters: {version[:200]!r}"
         )
     return digest
-
-
-def _insert_new(backend: Backend) -> postgresql.Insert | sqlite.Insert:
-    """INSERT ... ON CONFLICT (name, version) DO NOTHING."""
-    key = ["name", "version"]
-    if backend == "postgresql":
-        from sqlalchemy.dialects import postgresql  # ~2 MB: only for PostgreSQL
-
-        return postgresql.insert(PromptVersionRow).on_conflict_do_nothing(index_elements=key)
-    return sqlite.insert(PromptVersionRow).on_conflict_do_nothing(index_elements=key)

@@ -1,17 +1,18 @@
 """The change counter: bumped with every key or team change, polled by every worker.
 
 A worker keeps keys and teams in memory and reloads them when the counter moves; reading one
-integer every half second is far cheaper than reloading every key.
+integer every half second is far cheaper than reloading every key. Key and team writes bump it
+here, through SQLAlchemy; `Database` reads (and bumps) it on the driver.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lockgate.storage.tables import RevisionRow
 
-__all__ = ["bump_revision", "read_revision"]
+__all__ = ["ROW_ID", "bump_revision"]
 
 ROW_ID = 1
 
@@ -26,8 +27,3 @@ async def bump_revision(session: AsyncSession) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.scalar_one())
-
-
-async def read_revision(session: AsyncSession) -> int:
-    value = await session.scalar(select(RevisionRow.value).where(RevisionRow.id == ROW_ID))
-    return int(value or 0)

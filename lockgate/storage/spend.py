@@ -11,19 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.dialects import sqlite
-
-from lockgate.storage.engine import Transactions
-from lockgate.storage.tables import SpendRow
-from lockgate.storage.urls import Backend
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql
+from lockgate.storage.drivers import Driver
 
 __all__ = ["SpendRecord", "SpendStore"]
+
+_ADD = (
+    "INSERT INTO spend (scope, period, usd_micros, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (scope, period) DO UPDATE SET "
+    "usd_micros = spend.usd_micros + excluded.usd_micros, updated_at = excluded.updated_at"
+)
+_GET = "SELECT usd_micros FROM spend WHERE scope = ? AND period = ?"
+_LIST = "SELECT scope, period, usd_micros, updated_at FROM spend"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,69 +36,39 @@ class SpendRecord:
 class SpendStore:
     """The `spend` table."""
 
-    __slots__ = ("_tx",)
+    __slots__ = ("_driver",)
 
-    def __init__(self, transactions: Transactions) -> None:
-        self._tx = transactions
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
 
     async def add_spend(self, entries: Sequence[tuple[str, str, int]]) -> None:
         """Add each `(scope, period, usd_micros)` to its row (created at 0), all or none."""
         totals: dict[tuple[str, str], int] = {}
         for scope, period, micros in entries:
             totals[(scope, period)] = totals.get((scope, period), 0) + int(micros)
-        now = datetime.now(UTC)
+        now = self._driver.timestamp(datetime.now(UTC))
         params = [
-            {"scope": scope, "period": period, "usd_micros": micros, "updated_at": now}
+            (scope, period, micros, now)
             for (scope, period), micros in sorted(totals.items())
             if micros
         ]
-        if not params:
-            return
-        statement = _upsert(self._tx.backend)
-        async with self._tx.write() as session:
-            connection = await session.connection()
-            await connection.execute(statement, params)
+        if params:
+            await self._driver.write([(_ADD, params)])
 
     async def get_spend(self, scope: str, period: str) -> int:
         """Micro-dollars spent by `scope` in `period` (0 when nothing was recorded)."""
-        async with self._tx.read() as session:
-            value = await session.scalar(
-                select(SpendRow.usd_micros).where(
-                    SpendRow.scope == scope, SpendRow.period == period
-                )
-            )
-            return int(value or 0)
+        rows = await self._driver.fetch(_GET, (scope, period))
+        return int(rows[0][0]) if rows else 0
 
     async def list_spend(self, scope_prefix: str | None = None) -> list[SpendRecord]:
         """Every row, or those whose scope starts with `scope_prefix`, by scope and period."""
-        query = select(SpendRow).order_by(SpendRow.scope, SpendRow.period)
         if scope_prefix:
-            query = query.where(SpendRow.scope.startswith(scope_prefix, autoescape=True))
-        async with self._tx.read() as session:
-            return [
-                SpendRecord(row.scope, row.period, row.usd_micros, row.updated_at)
-                for row in await session.scalars(query)
-            ]
-
-
-def _upsert(backend: Backend) -> postgresql.Insert | sqlite.Insert:
-    """INSERT ... ON CONFLICT (scope, period) DO UPDATE, adding the new amount to the stored one."""
-    if backend == "postgresql":
-        from sqlalchemy.dialects import postgresql  # ~2 MB: only for PostgreSQL
-
-        pg = postgresql.insert(SpendRow)
-        return pg.on_conflict_do_update(
-            index_elements=["scope", "period"],
-            set_={
-                "usd_micros": SpendRow.usd_micros + pg.excluded.usd_micros,
-                "updated_at": pg.excluded.updated_at,
-            },
-        )
-    lite = sqlite.insert(SpendRow)
-    return lite.on_conflict_do_update(
-        index_elements=["scope", "period"],
-        set_={
-            "usd_micros": SpendRow.usd_micros + lite.excluded.usd_micros,
-            "updated_at": lite.excluded.updated_at,
-        },
-    )
+            pattern = "".join(f"/{c}" if c in "/%_" else c for c in scope_prefix) + "%"
+            sql, params = f"{_LIST} WHERE scope LIKE ? ESCAPE '/'", [pattern]
+        else:
+            sql, params = _LIST, []
+        rows = await self._driver.fetch(f"{sql} ORDER BY scope, period", params)
+        return [
+            SpendRecord(scope, period, int(micros), self._driver.datetime(updated))
+            for scope, period, micros, updated in rows
+        ]

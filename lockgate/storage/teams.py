@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
@@ -15,34 +14,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from lockgate.config.models import BudgetConfig, LimitsConfig, TeamConfig
+from lockgate.storage.drivers import Driver
 from lockgate.storage.engine import Transactions
 from lockgate.storage.errors import InvalidRecord, NameTaken
-from lockgate.storage.policy import dump_budget, dump_limits, load_budget, load_limits, validated
+from lockgate.storage.policy import dump_budget, dump_limits, validated
+from lockgate.storage.records import StoredTeam, read_teams, stored_team
 from lockgate.storage.revision import bump_revision
 from lockgate.storage.tables import TeamRow
 
 __all__ = ["StoredTeam", "TeamChanges", "TeamStore"]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTeam:
-    name: str
-    models: tuple[str, ...]
-    limits: LimitsConfig
-    budget: BudgetConfig | None
-    metadata: Mapping[str, str]
-    created_at: datetime
-    updated_at: datetime
-
-    def as_config(self) -> TeamConfig:
-        """The team in the form teams declared in the config file take."""
-        return TeamConfig(
-            name=self.name,
-            models=list(self.models),
-            limits=self.limits,
-            budget=self.budget,
-            metadata=dict(self.metadata),
-        )
 
 
 class TeamChanges(TypedDict, total=False):
@@ -55,11 +35,12 @@ class TeamChanges(TypedDict, total=False):
 
 
 class TeamStore:
-    """The `teams` table."""
+    """The `teams` table: reads on the driver, writes through SQLAlchemy's ORM."""
 
-    __slots__ = ("_tx",)
+    __slots__ = ("_driver", "_tx")
 
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, driver: Driver, transactions: Transactions) -> None:
+        self._driver = driver
         self._tx = transactions
 
     async def create(
@@ -94,14 +75,12 @@ class TeamStore:
         return _stored(row)
 
     async def get(self, name: str) -> StoredTeam | None:
-        async with self._tx.read() as session:
-            row = await session.scalar(select(TeamRow).where(TeamRow.name == name))
-            return None if row is None else _stored(row)
+        found = await read_teams(self._driver, name=name)
+        return found[0] if found else None
 
     async def list(self) -> builtins.list[StoredTeam]:
         """Every team, by name."""
-        async with self._tx.read() as session:
-            return [_stored(row) for row in await session.scalars(select(TeamRow).order_by("name"))]
+        return await read_teams(self._driver)
 
     async def update(self, name: str, /, **changes: Unpack[TeamChanges]) -> StoredTeam | None:
         """Change a team's policy; None when there is no such team."""
@@ -150,13 +129,6 @@ def _apply(row: TeamRow, config: TeamConfig) -> None:
 
 
 def _stored(row: TeamRow) -> StoredTeam:
-    owner = f"team {row.name!r} in the database"
-    return StoredTeam(
-        name=row.name,
-        models=tuple(row.models),
-        limits=load_limits(row.limits, owner),
-        budget=load_budget(row.budget, owner),
-        metadata=dict(row.meta),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+    return stored_team(
+        (row.name, row.models, row.limits, row.budget, row.meta, row.created_at, row.updated_at)
     )

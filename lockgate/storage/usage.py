@@ -6,10 +6,10 @@ keeps the first copy, so replaying is always safe.
 
 A row travels as a tuple of values in `COLUMNS` order (`usage_values`): the ledger holds one per
 request, so it is built straight from the record, and batches are inserted with the driver's
-`executemany`. SQLAlchemy's per-row parameter processing would cost the request path (same
-thread) more than the rest of accounting; the conversions the column types would do (UTC
-datetimes, JSON text) are done here (PostgreSQL) and in `usage_sqlite` instead, so reads through
-SQLAlchemy see the same thing. The journal keeps rows as JSON objects (`as_row`, `from_row`): a
+`executemany`, without SQLAlchemy (whose per-row parameter processing would cost the request path
+more than the rest of accounting); the conversions its column types would do (UTC datetimes, JSON
+text) are done here (PostgreSQL) and in `usage_sqlite` instead, so reads through SQLAlchemy see
+the same thing. The journal keeps rows as JSON objects (`as_row`, `from_row`): a
 file written by one version of Lockgate stays readable by the next even if columns are added.
 """
 
@@ -21,17 +21,14 @@ from typing import Any
 
 import orjson
 
-from lockgate.storage.engine import Transactions
-from lockgate.storage.tables import UsageRow
-from lockgate.storage.usage_sqlite import SqliteStatements
+from lockgate.storage.drivers import Driver
+from lockgate.storage.usage_sqlite import COLUMNS, SqliteStatements
 from lockgate.usage.record import UsageRecord
 
 __all__ = ["COLUMNS", "UsageStore", "as_row", "from_row", "usage_values"]
 
 Values = tuple[Any, ...]
 
-COLUMNS: tuple[str, ...] = tuple(UsageRow.__table__.columns.keys())
-"""Every column of `usage`, in table order."""
 _CREATED_AT = COLUMNS.index("created_at")
 _TAGS = COLUMNS.index("tags")
 
@@ -82,14 +79,14 @@ def from_row(row: Mapping[str, Any]) -> Values:
 class UsageStore:
     """The `usage` table (writes; reports are in `usage_report`)."""
 
-    __slots__ = ("_insert_sql", "_sqlite", "_tx")
+    __slots__ = ("_driver", "_insert_sql", "_sqlite")
 
-    def __init__(self, transactions: Transactions) -> None:
-        self._tx = transactions
-        columns = ", ".join(COLUMNS)
-        marks = ", ".join(f"${number}" for number in range(1, len(COLUMNS) + 1))
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        marks = ", ".join("?" * len(COLUMNS))
         self._insert_sql = (
-            f"INSERT INTO usage ({columns}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING"
+            f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({marks}) "
+            "ON CONFLICT (request_id) DO NOTHING"
         )
         self._sqlite = SqliteStatements()
 
@@ -97,18 +94,10 @@ class UsageStore:
         """Add `rows` (from `usage_values`) in one transaction, skipping request ids stored."""
         if not rows:
             return
-        async with self._tx.write() as session:
-            connection = await session.connection()
-            if self._tx.backend != "sqlite":
-                params = [_postgres_values(row) for row in rows]
-                await connection.exec_driver_sql(self._insert_sql, params)
-                return
-            # The driver's own executemany: one trip to aiosqlite's thread, where SQLAlchemy's
-            # cursor takes three (open, execute, close). The sqlite3 cursor it leaves is done
-            # with (an insert's statement is reset when it ends) and is freed on return.
-            driver: Any = (await connection.get_raw_connection()).driver_connection
-            for sql, params in self._sqlite.batches(rows):
-                await driver.executemany(sql, params)
+        if self._driver.backend == "sqlite":
+            await self._driver.write(self._sqlite.batches(rows))
+        else:
+            await self._driver.write([(self._insert_sql, [_postgres_values(row) for row in rows])])
 
 
 def _postgres_values(row: Values) -> Values:

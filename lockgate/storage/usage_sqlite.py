@@ -20,14 +20,39 @@ from typing import Any
 
 import orjson
 
-from lockgate.storage.tables import UsageRow
-
-__all__ = ["NULLABLE", "ROWS_PER_STATEMENT", "SqliteStatements"]
+__all__ = ["COLUMNS", "NULLABLE", "ROWS_PER_STATEMENT", "SqliteStatements"]
 
 Values = tuple[Any, ...]
 _Nulls = tuple[bool, ...]
 
-_COLUMNS: tuple[str, ...] = tuple(UsageRow.__table__.columns.keys())
+COLUMNS = (
+    "request_id",
+    "client_request_id",
+    "created_at",
+    "endpoint",
+    "key_name",
+    "team",
+    "subject",
+    "model",
+    "provider",
+    "target_model",
+    "prompt",
+    "prompt_version",
+    "status",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "estimated",
+    "cost_usd_micros",
+    "latency_ms",
+    "ttft_ms",
+    "cache_hit",
+    "attempts",
+    "stream",
+    "tags",
+)
+"""Every column of `usage`, in table order (a test keeps it equal to `tables.UsageRow`)."""
 NULLABLE = (
     "client_request_id",
     "key_name",
@@ -153,7 +178,7 @@ class SqliteStatements:
         inserts = self._known.get(nulls)
         if inserts is None:
             absent = {name for name, null in zip(NULLABLE, nulls, strict=True) if null}
-            present = [name for name in _COLUMNS if name not in absent and name not in _CONVERTED]
+            present = [name for name in COLUMNS if name not in absent and name not in _CONVERTED]
             names = (*present, *_CONVERTED)
             values = f"({', '.join('?' * len(names))})"
             head = f"INSERT INTO usage ({', '.join(names)}) VALUES"
@@ -161,6 +186,6 @@ class SqliteStatements:
             inserts = self._known[nulls] = _Inserts(
                 f"{head} {values} {tail}",
                 f"{head} {', '.join([values] * ROWS_PER_STATEMENT)} {tail}",
-                operator.itemgetter(*(_COLUMNS.index(name) for name in present)),
+                operator.itemgetter(*(COLUMNS.index(name) for name in present)),
             )
         return inserts

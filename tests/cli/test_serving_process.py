@@ -20,6 +20,7 @@ NOT_FOR_SERVING = {
     "rich",
     "alembic",  # migrations: done before the workers start
     "mako",
+    "sqlalchemy",  # the serving path runs on the drivers; admin writes and reports load it
     "pygments",
     "fastapi",  # the admin API: loaded on its first request
     "redis",  # not configured here

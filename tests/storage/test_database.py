@@ -111,6 +111,40 @@ async def test_sqlite_uses_wal_and_waits_for_another_writer(sqlite_url: str) -> 
         assert (await db.keys.get("patient")) is not None
 
 
+async def test_reads_survive_postgres_closing_the_pooled_connections(
+    postgres_url: str, postgres_server_url: str
+) -> None:
+    async with await Database.open(postgres_url) as db:
+        await db.ping()
+        name = make_url(postgres_url).database
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchall()
+        assert ended
+        assert all(row[0] for row in ended)
+        await db.ping()
+        assert await db.current_revision() == 0
+
+
+async def test_an_in_memory_sqlite_database_is_refused_with_what_to_use() -> None:
+    with pytest.raises(DatabaseUnavailable, match=r"in-memory SQLite .* give a file"):
+        await Database.open("sqlite:///:memory:")
+
+
+async def test_the_directory_holds_active_keys_and_every_team(db: Database) -> None:
+    await db.teams.create("platform", models=["gpt-*"])
+    kept = await db.keys.create("kept", key_hash=key_hash(1), prefix="lg-kept", team="platform")
+    await db.keys.create("gone", key_hash=key_hash(2), prefix="lg-gone")
+    await db.keys.revoke("gone")
+    keys, teams = await db.directory()
+    assert keys == [kept]
+    assert teams == await db.teams.list()
+    assert [team.models for team in teams] == [("gpt-*",)]
+
+
 async def test_workers_see_the_change_counter_move(database_url: str, db: Database) -> None:
     async with await Database.open(database_url) as worker:
         assert await worker.current_revision() == 0

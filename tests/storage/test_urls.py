@@ -51,6 +51,16 @@ def test_postgresql_urls_use_asyncpg(given: str) -> None:
     assert target.sqlite_file is None
 
 
+def test_quoted_credentials_ipv6_hosts_and_query_parameters_are_read() -> None:
+    target = parse_database_url("postgresql://g%40w:p%2Fss%3Aw@[::1]:6543/lg?ssl=require")
+    assert (target.username, target.password) == ("g@w", "p/ss:w")
+    assert (target.host, target.port, target.database) == ("::1", 6543, "lg")
+    assert target.query == {"ssl": "require"}
+    assert target.safe == "postgresql://g%40w:***@[::1]:6543/lg?ssl=require"
+    engine_url = target.url
+    assert (engine_url.username, engine_url.password, engine_url.host) == ("g@w", "p/ss:w", "::1")
+
+
 def test_libpq_parameters_become_asyncpg_ones() -> None:
     target = parse_database_url("postgresql://gw@db/lockgate?sslmode=require&connect_timeout=3")
     assert dict(target.url.query) == {"ssl": "require"}

@@ -104,6 +104,10 @@ def test_the_nullable_columns_are_the_table_s() -> None:
     assert tuple(column.name for column in table.columns if column.nullable) == NULLABLE
 
 
+def test_the_columns_are_the_table_s_in_its_order() -> None:
+    assert tuple(column.name for column in UsageRow.__table__.columns) == COLUMNS
+
+
 async def test_rows_read_back_as_sqlalchemy_writes_them(db: Database, database_url: str) -> None:
     rows = variants()
     await db.usage.insert(rows)
