@@ -110,12 +110,13 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
 
 
 BENCH_KEY_HASH = "sha256:" + hashlib.sha256(b"bench-key").hexdigest()
-VARIANTS = ("core", "counted", "bare", "memory", "redis", "protected", "cached")
+VARIANTS = ("core", "counted", "bare", "memory", "redis", "protected", "cached", "forwarder")
 """`core`: no usage ledger, metrics or access log, to show what those cost; `counted`: ledger and
 metrics on, access log off; `bare`: the defaults (all three on), open access; `memory` and
 `redis`: the defaults plus an API key with a rate limit, counted in memory or in Redis;
 `protected`: `bare` plus input and output guardrails (secrets and PII) and the memory cache;
-`cached`: `bare` plus the memory cache, so every repeated request is a hit."""
+`cached`: `bare` plus the memory cache, so every repeated request is a hit; `forwarder`: not
+Lockgate but `bench/forwarder.py`, a bare uvicorn + aiohttp forwarder, for scale."""
 
 GUARDRAILS = """guardrails:
   input: [{type: secrets, action: block}, {type: pii, action: redact}]
@@ -162,6 +163,23 @@ models:
       - {{provider: sim, model: sim-c}}
 observability: {{{observability}log_level: warning}}
 """
+
+
+def gateway_command(variant: str, port: int, workdir: Path) -> list[str]:
+    if variant == "forwarder":
+        python = str(ROOT / ".venv" / "bin" / "python")
+        return [
+            *(python, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "forwarder:app"),
+            *("--port", str(port), "--loop", "uvloop", "--http", "httptools"),
+            *("--no-access-log", "--log-level", "warning"),
+        ]
+    config = workdir / f"{variant}.yaml"
+    return [LOCKGATE, "serve", "-c", str(config), "--listen", f"127.0.0.1:{port}"]
+
+
+def model_for(variant: str, scenario: Scenario) -> str:
+    """The forwarder passes the body on as it is, so it is sent the upstream's model name."""
+    return scenario.direct_model if variant == "forwarder" else scenario.gateway_model
 
 
 def lua_script(directory: Path, model: str, scenario: Scenario) -> Path:
@@ -279,24 +297,16 @@ def main() -> None:
                 )
             )
             for variant in variants:
-                config = workdir / f"{variant}.yaml"
-                config.write_text(gateway_config(sim_port, variant, workdir, args.redis))
+                if variant != "forwarder":
+                    config = workdir / f"{variant}.yaml"
+                    config.write_text(gateway_config(sim_port, variant, workdir, args.redis))
                 port = free_port()
                 log = (workdir / f"{variant}.log").open("wb")
                 gateway = subprocess.Popen(
-                    [
-                        "taskset",
-                        "-c",
-                        GATEWAY_CPU,
-                        LOCKGATE,
-                        "serve",
-                        "-c",
-                        str(config),
-                        "--listen",
-                        f"127.0.0.1:{port}",
-                    ],
+                    ["taskset", "-c", GATEWAY_CPU, *gateway_command(variant, port, workdir)],
                     stdout=log,
                     stderr=subprocess.STDOUT,  # access log lines to a file, as in production
+                    env={**os.environ, "FORWARD_TO": f"http://127.0.0.1:{sim_port}"},
                 )
                 processes.append(gateway)
                 gateways[variant] = (gateway, port)
@@ -310,9 +320,11 @@ def main() -> None:
                 # a shared machine noise only ever slows a run down.
                 best: dict[str, Result] = {}
                 for _ in range(args.rounds):
-                    runs = {"direct": (sim_port, scenario.direct_model, None)}
+                    runs: dict[str, tuple[int, str, int | None]] = {
+                        "direct": (sim_port, scenario.direct_model, None)
+                    }
                     runs |= {
-                        variant: (port, scenario.gateway_model, gateway.pid)
+                        variant: (port, model_for(variant, scenario), gateway.pid)
                         for variant, (gateway, port) in gateways.items()
                     }
                     for name, (port, model, pid) in runs.items():

@@ -108,10 +108,6 @@ class KeyStore:
         """Keys by creation time; revoked ones only when asked for."""
         return await read_keys(self._driver, revoked=include_revoked)
 
-    async def all_active(self) -> builtins.list[StoredKey]:
-        """Every key not revoked, for the in-memory index (expiry is checked at use time)."""
-        return await read_keys(self._driver, revoked=False)
-
     async def revoke(self, name: str) -> bool:
         """Revoke the key; False when there is no such key or it is revoked already."""
         async with self._tx.write() as session:
