@@ -30,11 +30,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "SQLITE_CACHE_KIB",
     "Driver",
     "Row",
     "Statement",
     "connect_driver",
     "describe_failure",
+    "postgres_arguments",
+    "sqlite_filename",
+    "use_wal",
 ]
 
 BUSY_TIMEOUT_S = 30.0
@@ -145,21 +149,24 @@ class SqliteDriver:
     ) -> None:
         self._reader = reader
         self._writer = writer
-        self._failures = _Failures(target, (sqlite3.Error, OSError))
+        # ValueError: aiosqlite's answer once its connection is closed (at shutdown).
+        self._failures = _Failures(target, (sqlite3.Error, OSError, ValueError))
         # Tasks of this process queue here, in order, rather than in SQLite's busy handler,
         # which polls with sleeps of up to 100 ms.
         self.write_turn: asyncio.Lock | None = asyncio.Lock()
+        self._rollback: asyncio.Future[None] | None = None
 
     @classmethod
     async def connect(cls, target: DatabaseUrl) -> SqliteDriver:
-        if target.database in (None, "", ":memory:") or "mode=memory" in (target.database or ""):
+        filename, uri = sqlite_filename(target)
+        if filename in ("", ":memory:") or (uri and target.query.get("mode") == "memory"):
             raise DatabaseUnavailable(
                 f"cannot open database {target.safe}: an in-memory SQLite database would be "
                 "private to each connection; give a file, e.g. sqlite:///./lockgate.db"
             )
-        reader = await _open_sqlite(target)
+        reader = await _open_sqlite(filename, uri)
         try:
-            writer = await _open_sqlite(target)
+            writer = await _open_sqlite(filename, uri)
         except BaseException:
             await reader.close()
             raise
@@ -181,8 +188,11 @@ class SqliteDriver:
 
     async def _transaction(self, statements: Sequence[Statement]) -> list[Row]:
         writer = self._writer
-        await writer.execute("BEGIN IMMEDIATE")
+        if self._rollback is not None:  # of a cancelled write: its turn comes first
+            await self._rollback
+            self._rollback = None
         try:
+            await writer.execute("BEGIN IMMEDIATE")
             rows: list[Row] = []
             for sql, params in statements:
                 if len(params) == 1:
@@ -192,30 +202,57 @@ class SqliteDriver:
                     rows = []
             await writer.execute("COMMIT")
             return rows
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error, ValueError):
-                await asyncio.shield(writer.execute("ROLLBACK"))
+        except BaseException as exc:
+            # A statement the task no longer waits for still runs in aiosqlite's thread (a
+            # BEGIN may wait there for another process's lock): the ROLLBACK queues behind it,
+            # in a task of its own so that a cancelled caller need not wait for it.
+            self._rollback = asyncio.ensure_future(self._roll_back())
+            if not isinstance(exc, asyncio.CancelledError):
+                await asyncio.shield(self._rollback)
             raise
 
+    async def _roll_back(self) -> None:
+        with contextlib.suppress(sqlite3.Error, ValueError):  # nothing to roll back, or closed
+            await self._writer.execute("ROLLBACK")
+
     def timestamp(self, moment: datetime) -> str:
-        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        # SQLAlchemy's text for its DateTime on SQLite: naive, UTC by this schema's convention.
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def datetime(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
     async def close(self) -> None:
+        if self._rollback is not None:
+            await self._rollback
         await self._reader.close()
         await self._writer.close()
 
 
-async def _open_sqlite(target: DatabaseUrl) -> aiosqlite.Connection:
+_SQLITE3_ARGUMENTS = frozenset(
+    ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
+)
+"""Query parameters SQLAlchemy gives the sqlite3 module rather than SQLite's URI."""
+
+
+def sqlite_filename(target: DatabaseUrl) -> tuple[str, bool]:
+    """What to open, and whether it is a URI: with `?uri=true` the other query parameters
+    (`mode`, `cache`, ...) belong to SQLite's URI, as SQLAlchemy passes them."""
+    filename = target.database or ""
+    uri = target.query.get("uri", "").lower() in ("true", "yes", "on", "y", "t", "1")
+    options = {k: v for k, v in target.query.items() if k not in _SQLITE3_ARGUMENTS}
+    if uri and options:
+        filename += "?" + "&".join(f"{key}={options[key]}" for key in sorted(options))
+    return filename, uri
+
+
+async def _open_sqlite(filename: str, uri: bool) -> aiosqlite.Connection:
     import aiosqlite
 
-    uri = target.query.get("uri", "").lower() in ("true", "1")
     # isolation_level None: the sqlite3 module issues no BEGIN of its own (it would skip it
     # before some statements); transactions begin where `SqliteDriver` says.
     connection = await aiosqlite.connect(
-        target.database or "", timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=uri
+        filename, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=uri
     )
     try:
         await connection.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL
@@ -244,6 +281,42 @@ async def use_wal(driver: Driver) -> str:
         await asyncio.sleep(0.05)
 
 
+_ASYNCPG_NUMBERS = {
+    "statement_cache_size": int,
+    "max_cached_statement_lifetime": int,
+    "max_cacheable_statement_size": int,
+    "command_timeout": float,
+}
+"""asyncpg's connect arguments that are numbers (a URL's query holds text)."""
+
+
+def postgres_arguments(target: DatabaseUrl) -> dict[str, Any]:
+    """asyncpg's connect arguments: the URL's parts, then its query parameters, which win (as
+    with SQLAlchemy: `?host=/var/run/postgresql` reaches a Unix socket).
+
+    `prepared_statement_cache_size` (SQLAlchemy's, set to 0 behind PgBouncer) becomes asyncpg's
+    `statement_cache_size`.
+    """
+    query: dict[str, Any] = dict(target.query)
+    if "prepared_statement_cache_size" in query:
+        query["statement_cache_size"] = query.pop("prepared_statement_cache_size")
+    for name, kind in _ASYNCPG_NUMBERS.items():
+        if name in query:
+            try:
+                query[name] = kind(query[name])
+            except ValueError:
+                raise DatabaseUnavailable(f"{name} is not a number in {target.safe}") from None
+    return {
+        "host": target.host,
+        "port": target.port,
+        "user": target.username,
+        "password": target.password,
+        "database": target.database,
+        "timeout": target.connect_timeout_s,
+        **query,
+    }
+
+
 class PostgresDriver:
     """An asyncpg pool; a write is one transaction on one of its connections."""
 
@@ -268,15 +341,7 @@ class PostgresDriver:
         import asyncpg
 
         pool = await asyncpg.create_pool(
-            host=target.host,
-            port=target.port,
-            user=target.username,
-            password=target.password,
-            database=target.database,
-            timeout=target.connect_timeout_s,
-            min_size=1,
-            max_size=POSTGRES_CONNECTIONS,
-            **target.query,
+            min_size=1, max_size=POSTGRES_CONNECTIONS, **postgres_arguments(target)
         )
         return cls(target, pool)
 

@@ -4,8 +4,9 @@
 suffix the user wrote; the gateway always talks through aiosqlite or asyncpg. A URL is only ever
 shown in its `safe` form, with the password replaced by `***`.
 
-Parsed here rather than by SQLAlchemy (same grammar): a serving worker talks to the drivers
-directly, and importing SQLAlchemy to read a URL would cost it some 12 MB.
+Parsed here rather than by SQLAlchemy's `make_url` (the same grammar, and user name, password
+and database percent-decoded the same way): a serving worker talks to the drivers directly, and
+importing SQLAlchemy to read a URL would cost it some 12 MB.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class DatabaseUrl:
     safe: str
     """The URL as given, password hidden: the only form to print or log."""
     database: str | None
-    """SQLite: the file (or `:memory:`); PostgreSQL: the database name."""
+    """SQLite: the file (or a `file:` URI with `?uri=true`); PostgreSQL: the database name."""
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     host: str | None = None
@@ -105,12 +106,13 @@ def parse_database_url(url: str) -> DatabaseUrl:
     safe = hide_password(url)
     match = _URL.fullmatch(url)
     port = match["port"] if match else None
-    if match is None or (port and not port.isdigit()):
+    if match is None or (port and not (port.isdigit() and int(port) <= 65535)):
         raise DatabaseUnavailable(f"not a database URL: {safe}")
     backend = match["scheme"].split("+")[0]
-    query = dict(parse_qsl(match["query"] or "", keep_blank_values=True))
+    query = dict(parse_qsl(match["query"] or ""))
+    database = _unquoted(match["database"])
     if backend == "sqlite":
-        return DatabaseUrl("sqlite", safe, match["database"], query=query)
+        return DatabaseUrl("sqlite", safe, database, query=query)
     if backend == "postgresql":
         query = {LIBPQ_TO_ASYNCPG.get(name, name): value for name, value in query.items()}
         timeout = query.pop("timeout", None)
@@ -121,7 +123,7 @@ def parse_database_url(url: str) -> DatabaseUrl:
         return DatabaseUrl(
             "postgresql",
             safe,
-            match["database"] or None,
+            database or None,
             username=_unquoted(match["username"]),
             password=_unquoted(match["password"]),
             host=match["ipv6host"] or match["host"],

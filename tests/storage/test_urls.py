@@ -61,6 +61,14 @@ def test_quoted_credentials_ipv6_hosts_and_query_parameters_are_read() -> None:
     assert (engine_url.username, engine_url.password, engine_url.host) == ("g@w", "p/ss:w", "::1")
 
 
+def test_the_database_part_is_percent_decoded_and_blank_parameters_dropped() -> None:
+    target = parse_database_url("sqlite:///my%20db.sqlite")
+    assert target.sqlite_file == Path("my db.sqlite")
+    postgres = parse_database_url("postgresql://gw@db/my%2Ddb?sslmode=")
+    assert postgres.database == "my-db"
+    assert postgres.query == {}
+
+
 def test_libpq_parameters_become_asyncpg_ones() -> None:
     target = parse_database_url("postgresql://gw@db/lockgate?sslmode=require&connect_timeout=3")
     assert dict(target.url.query) == {"ssl": "require"}
@@ -78,6 +86,7 @@ def test_passwords_are_hidden_even_in_urls_that_do_not_parse() -> None:
     [
         ("mysql://gw:hunter2@db/x", "unsupported database mysql://gw:***@db/x"),
         ("postgresql://gw:hunter2@db:notaport/x", "not a database URL"),
+        ("postgresql://gw:hunter2@db:70000/x", "not a database URL"),
         ("postgresql://gw:hunter2@db/x?connect_timeout=soon", "connect_timeout is not a number"),
     ],
 )
