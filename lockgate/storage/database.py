@@ -123,7 +123,7 @@ class Database:
     async def directory(self) -> tuple[list[StoredKey], list[StoredTeam]]:
         """Every key not revoked (expiry is checked at use time) and every team, for a worker's
         in-memory directory."""
-        return await read_keys(self._driver, revoked=False), await read_teams(self._driver)
+        return await read_keys(self._driver, include_revoked=False), await read_teams(self._driver)
 
     async def close(self) -> None:
         if self._orm is not None:

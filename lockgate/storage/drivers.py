@@ -76,10 +76,10 @@ class Driver(Protocol):
     async def write(self, statements: Sequence[Statement]) -> list[Row]:
         """Run `statements` in one write transaction; the rows the last one returned."""
 
-    def timestamp(self, moment: datetime) -> Any:
+    def encode_time(self, moment: datetime) -> Any:
         """`moment` (aware) as a statement parameter."""
 
-    def datetime(self, value: Any) -> datetime:
+    def decode_time(self, value: Any) -> datetime:
         """A stored timestamp back as an aware UTC datetime."""
 
     async def close(self) -> None: ...
@@ -215,11 +215,11 @@ class SqliteDriver:
         with contextlib.suppress(sqlite3.Error, ValueError):  # nothing to roll back, or closed
             await self._writer.execute("ROLLBACK")
 
-    def timestamp(self, moment: datetime) -> str:
+    def encode_time(self, moment: datetime) -> str:
         # SQLAlchemy's text for its DateTime on SQLite: naive, UTC by this schema's convention.
         return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
-    def datetime(self, value: Any) -> datetime:
+    def decode_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
     async def close(self) -> None:
@@ -325,9 +325,10 @@ class PostgresDriver:
 
     def __init__(self, target: DatabaseUrl, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._failures = _Failures(target, (*_postgres_errors(target), OSError, TimeoutError))
         import asyncpg
 
+        errors = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+        self._failures = _Failures(target, errors)
         self._lost = (
             asyncpg.InterfaceError,
             asyncpg.PostgresConnectionError,
@@ -378,10 +379,10 @@ class PostgresDriver:
         except self._failures.errors as exc:
             raise self._failures.unavailable(exc) from exc
 
-    def timestamp(self, moment: datetime) -> datetime:
+    def encode_time(self, moment: datetime) -> datetime:
         return moment.astimezone(UTC)
 
-    def datetime(self, value: Any) -> datetime:
+    def decode_time(self, value: Any) -> datetime:
         moment: datetime = value
         return moment.astimezone(UTC)
 

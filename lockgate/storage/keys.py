@@ -106,7 +106,7 @@ class KeyStore:
 
     async def list(self, *, include_revoked: bool = False) -> builtins.list[StoredKey]:
         """Keys by creation time; revoked ones only when asked for."""
-        return await read_keys(self._driver, revoked=include_revoked)
+        return await read_keys(self._driver, include_revoked=include_revoked)
 
     async def revoke(self, name: str) -> bool:
         """Revoke the key; False when there is no such key or it is revoked already."""

@@ -50,7 +50,7 @@ class PromptVersionStore:
             first.setdefault((name, version), _checked(name, version, sha256))
         if not first:
             return
-        now = self._driver.timestamp(datetime.now(UTC))
+        now = self._driver.encode_time(datetime.now(UTC))
         params = [(name, version, sha256, now) for (name, version), sha256 in sorted(first.items())]
         await self._driver.write([(_INSERT_NEW, params)])
 

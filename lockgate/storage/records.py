@@ -152,10 +152,14 @@ def stored_team(values: Sequence[Any]) -> StoredTeam:
 
 
 async def read_keys(
-    driver: Driver, *, name: str | None = None, key_hash: str | None = None, revoked: bool = True
+    driver: Driver,
+    *,
+    name: str | None = None,
+    key_hash: str | None = None,
+    include_revoked: bool = True,
 ) -> list[StoredKey]:
-    """Keys by creation time: all, or the one with `name` or `key_hash`; `revoked=False` leaves
-    revoked ones out."""
+    """Keys by creation time: all, or the one with `name` or `key_hash`; revoked ones only with
+    `include_revoked`."""
     conditions, params = [], []
     if name is not None:
         conditions.append("name = ?")
@@ -163,7 +167,7 @@ async def read_keys(
     if key_hash is not None:
         conditions.append("key_hash = ?")
         params.append(key_hash)
-    if not revoked:
+    if not include_revoked:
         conditions.append("revoked_at IS NULL")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     rows = await driver.fetch(f"{_SELECT_KEYS}{where} ORDER BY created_at, name", params)
@@ -191,9 +195,9 @@ def _decoded_key(driver: Driver, row: Row) -> tuple[Any, ...]:
         _json(limits),
         _json(budget),
         _json(meta),
-        None if expires is None else driver.datetime(expires),
-        driver.datetime(created),
-        None if revoked is None else driver.datetime(revoked),
+        None if expires is None else driver.decode_time(expires),
+        driver.decode_time(created),
+        None if revoked is None else driver.decode_time(revoked),
     )
 
 
@@ -205,8 +209,8 @@ def _decoded_team(driver: Driver, row: Row) -> tuple[Any, ...]:
         _json(limits),
         _json(budget),
         _json(meta),
-        driver.datetime(created),
-        driver.datetime(updated),
+        driver.decode_time(created),
+        driver.decode_time(updated),
     )
 
 

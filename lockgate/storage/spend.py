@@ -46,7 +46,7 @@ class SpendStore:
         totals: dict[tuple[str, str], int] = {}
         for scope, period, micros in entries:
             totals[(scope, period)] = totals.get((scope, period), 0) + int(micros)
-        now = self._driver.timestamp(datetime.now(UTC))
+        now = self._driver.encode_time(datetime.now(UTC))
         params = [
             (scope, period, micros, now)
             for (scope, period), micros in sorted(totals.items())
@@ -69,6 +69,6 @@ class SpendStore:
             sql, params = _LIST, []
         rows = await self._driver.fetch(f"{sql} ORDER BY scope, period", params)
         return [
-            SpendRecord(scope, period, int(micros), self._driver.datetime(updated))
+            SpendRecord(scope, period, int(micros), self._driver.decode_time(updated))
             for scope, period, micros, updated in rows
         ]
