@@ -1,0 +1,378 @@
+"""The upstream client against scripted HTTP servers on loopback: keep-alive, framing, limits,
+failures and TLS, each as the wire shows them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from lockgate.errors import UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
+from lockgate.providers.base import UpstreamRequest
+from lockgate.transport.client import UpstreamClient
+from lockgate.transport.http1 import MAX_HEAD_BYTES
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
+
+
+class Upstream:
+    """A loopback server whose answers a test writes byte by byte; it keeps what it was sent."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.connections = 0
+        self.heads: list[bytes] = []
+        self.closed = asyncio.Event()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self._handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            self.closed.set()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        """One request's head and body; returns the body."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        return await reader.readexactly(length)
+
+    def url(self, scheme: str = "http", path: str = "/v1/chat/completions") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[UpstreamClient]:
+    client = UpstreamClient(connect_timeout_s=2)
+    await client.start()
+    yield client
+    await client.close()
+
+
+async def serving(handler: Handler) -> Upstream:
+    upstream = Upstream(handler)
+    await upstream.start()
+    return upstream
+
+
+def post(url: str, headers: dict[str, str] | None = None, body: bytes = b"{}") -> UpstreamRequest:
+    return UpstreamRequest(url, headers or {"content-type": "application/json"}, body)
+
+
+async def test_keep_alive_connection_is_reused(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await upstream.read_request(reader)
+            writer.write(OK)
+
+    upstream = await serving(handler)
+    for _ in range(3):
+        response = await client.send(post(upstream.url()), "sim", 5)
+        assert (response.status, response.body) == (200, b'{"ok":true}')
+    assert upstream.connections == 1
+    assert upstream.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert f"host: 127.0.0.1:{upstream.port}\r\n".encode() in upstream.heads[0]
+    await upstream.stop()
+
+
+async def test_a_connection_the_server_closed_is_not_reused(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(OK)  # keep-alive by default, but the server hangs up once it answered
+        await writer.drain()
+
+    upstream = await serving(handler)
+    assert (await client.send(post(upstream.url()), "sim", 5)).status == 200
+    await asyncio.wait_for(upstream.closed.wait(), 5)
+    await asyncio.sleep(0.05)  # the FIN reaches the idle connection
+    assert (await client.send(post(upstream.url()), "sim", 5)).status == 200
+    assert upstream.connections == 2
+    await upstream.stop()
+
+
+async def test_body_ended_by_closing_the_connection(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{"whole":')
+        await writer.drain()
+        writer.write(b'"answer"}')
+
+    upstream = await serving(handler)
+    response = await client.send(post(upstream.url()), "sim", 5)
+    assert response.body == b'{"whole":"answer"}'
+    await upstream.stop()
+
+
+async def test_gzip_answer_is_decoded(client: UpstreamClient) -> None:
+    body = gzip.compress(b'{"packed": "' + b"x" * 5000 + b'"}')
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(body)
+            + body
+        )
+
+    upstream = await serving(handler)
+    response = await client.send(post(upstream.url()), "sim", 5)
+    assert response.body == b'{"packed": "' + b"x" * 5000 + b'"}'
+    await upstream.stop()
+
+
+async def test_interim_answer_is_skipped_and_headers_are_lower_case(
+    client: UpstreamClient,
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nX-Dup: a\r\nX-Dup: b\r\n"
+            b"Content-Length: 2\r\n\r\n{}"
+        )
+
+    upstream = await serving(handler)
+    response = await client.send(post(upstream.url()), "sim", 5)
+    assert response.status == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.headers["x-dup"] == "a, b"
+    await upstream.stop()
+
+
+async def test_stream_chunks_arrive_as_sent(client: UpstreamClient) -> None:
+    go_on = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await writer.drain()
+        await go_on.wait()
+        writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+
+    upstream = await serving(handler)
+    stream = await client.open_stream(post(upstream.url()), "sim", 5)
+    assert stream.status == 200
+    assert await stream.next_chunk() == b"first"  # before the rest exists
+    go_on.set()
+    assert await stream.next_chunk() == b"second"
+    assert await stream.next_chunk() == b""
+    stream.close()
+    await upstream.stop()
+
+
+async def test_stream_idle_for_too_long_is_a_timeout(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n")
+        await reader.read()  # silent until the client hangs up
+
+    upstream = await serving(handler)
+    stream = await client.open_stream(post(upstream.url()), "sim", 0.2)
+    assert await stream.next_chunk() == b"hi"
+    with pytest.raises(UpstreamTimeout, match=r"did not answer within 0\.2s"):
+        await stream.next_chunk()
+    stream.close()
+    await asyncio.wait_for(upstream.closed.wait(), 5)  # an unfinished stream is dropped
+    await upstream.stop()
+
+
+async def test_truncated_body_is_reported(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"cut')
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamUnavailable, match="closed the connection before answering"):
+        await client.send(post(upstream.url()), "sim", 5)
+    await upstream.stop()
+
+
+async def test_oversized_head_is_an_invalid_answer(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for n in range(MAX_HEAD_BYTES // 1000 + 1):
+            writer.write(b"x-filler-%d: %s\r\n" % (n, b"y" * 1000))
+        writer.write(b"content-length: 2\r\n\r\n{}")
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamServerError, match="invalid HTTP answer") as info:
+        await client.send(post(upstream.url()), "sim", 5)
+    assert info.value.status == 502
+    await upstream.stop()
+
+
+async def test_garbage_answer_is_an_invalid_answer(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamServerError, match="sent an invalid HTTP answer"):
+        await client.send(post(upstream.url()), "sim", 5)
+    await upstream.stop()
+
+
+async def test_header_with_a_line_break_is_never_sent(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(OK)
+
+    upstream = await serving(handler)
+    injected = {"x-tenant": "a\r\nx-admin: yes"}
+    with pytest.raises(UpstreamServerError, match="header 'x-tenant' is not one line") as info:
+        await client.send(post(upstream.url(), injected), "sim", 5)
+    assert "x-admin" not in info.value.message
+    assert upstream.connections == 0
+    await upstream.stop()
+
+
+async def test_url_credentials_signed_host_and_default_port(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await upstream.read_request(reader)
+            writer.write(OK)
+
+    upstream = await serving(handler)
+    url = f"http://svc%40corp:p%3Ass@127.0.0.1:{upstream.port}/v1/embeddings?api-version=1"
+    await client.send(post(url), "sim", 5)
+    assert upstream.heads[0].startswith(b"POST /v1/embeddings?api-version=1 HTTP/1.1\r\n")
+    assert b"authorization: Basic c3ZjQGNvcnA6cDpzcw==\r\n" in upstream.heads[0]  # svc@corp:p:ss
+    signed = {"host": "bedrock.example", "authorization": "AWS4-HMAC-SHA256 sig"}
+    await client.send(post(url, signed), "sim", 5)
+    assert upstream.heads[1].count(b"host: ") == 1
+    assert b"host: bedrock.example\r\n" in upstream.heads[1]
+    assert upstream.heads[1].count(b"authorization: ") == 1
+    await upstream.stop()
+
+
+async def test_cancelled_request_drops_its_connection(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        await reader.read()  # until the client hangs up
+
+    upstream = await serving(handler)
+    task = asyncio.create_task(client.send(post(upstream.url()), "sim", 30))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(upstream.closed.wait(), 2)
+    await upstream.stop()
+
+
+async def test_slow_reader_pauses_the_provider(client: UpstreamClient) -> None:
+    size = 32 * 1024 * 1024
+    backlog: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        writer.write(b"z" * size)
+        await asyncio.sleep(0.5)
+        backlog.append(writer.transport.get_write_buffer_size())
+        await writer.drain()
+
+    upstream = await serving(handler)
+    stream = await client.open_stream(post(upstream.url()), "sim", 5)
+    await asyncio.sleep(1)  # not reading: the gateway must stop taking bytes
+    assert backlog
+    assert backlog[0] > size // 2
+    received = 0
+    while chunk := await stream.next_chunk():
+        received += len(chunk)
+    assert received == size
+    stream.close()
+    await upstream.stop()
+
+
+async def test_refused_connection(client: UpstreamClient) -> None:
+    upstream = await serving(lambda reader, writer: asyncio.sleep(0))
+    url = upstream.url()
+    await upstream.stop()
+    await asyncio.sleep(0.05)
+    with pytest.raises(UpstreamUnavailable, match="Could not connect to provider 'sim'"):
+        await client.send(post(url), "sim", 5)
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lockgate test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_tls_checks_the_certificate_against_the_trust_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert_file, key_file = _certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+    upstream = Upstream(handler)
+    await upstream.start(tls)
+    untrusting = UpstreamClient(connect_timeout_s=2)
+    with pytest.raises(UpstreamUnavailable, match="TLS with provider 'sim' failed"):
+        await untrusting.send(post(upstream.url("https")), "sim", 5)
+    await untrusting.close()
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # how an operator adds a private CA
+    trusting = UpstreamClient(connect_timeout_s=2)
+    response = await trusting.send(post(upstream.url("https")), "sim", 5)
+    assert response.body == b'{"ok":true}'
+    await trusting.close()
+    await upstream.stop()
