@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-
-import aiohttp
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lockgate.config.models import AlertConfig
 from lockgate.limits import Crossing
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["AlertSender"]
 
@@ -23,7 +25,11 @@ TIMEOUT_S = 5.0
 
 
 class AlertSender:
-    def __init__(self, alerts: Sequence[AlertConfig], session: aiohttp.ClientSession) -> None:
+    """Posts budget alerts; `session` is called only when there is a webhook to post to."""
+
+    def __init__(
+        self, alerts: Sequence[AlertConfig], session: Callable[[], aiohttp.ClientSession]
+    ) -> None:
         self._urls = [alert.url.get_secret_value() for alert in alerts]
         self._session = session
         self._tasks: set[asyncio.Task[None]] = set()
@@ -51,8 +57,10 @@ class AlertSender:
             task.add_done_callback(self._tasks.discard)
 
     async def _post(self, url: str, payload: dict[str, object]) -> None:
+        import aiohttp  # loaded with the session, which a gateway without webhooks never makes
+
         try:
-            async with self._session.post(
+            async with self._session().post(
                 url, json=payload, timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)
             ) as response:
                 if response.status >= 400:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from lockgate.admission import Admission
 from lockgate.alerts import AlertSender
 from lockgate.api.anthropic import AnthropicEndpoints
@@ -52,6 +50,7 @@ from lockgate.usage.ledger import Ledger
 from lockgate.usage.spend_writer import SpendWriter
 
 if TYPE_CHECKING:
+    import aiohttp
     import redis.asyncio as redis
 
     from lockgate.api.gitlab import GitLabEndpoints
@@ -77,7 +76,6 @@ class Services:
     database: Database
     redis: redis.Redis | None
     client: UpstreamClient
-    session: aiohttp.ClientSession
     limiter: RateLimiter
     ledger: BudgetLedger
     spend: SpendWriter
@@ -98,6 +96,17 @@ class Services:
     """Local embeddings models (`type: local-embeddings`), loaded once per process."""
     vectors: dict[int, VectorIndex] = field(default_factory=dict)
     """The semantic cache's vector indexes, by dimensions (kept across reloads too)."""
+    _session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """aiohttp for webhooks and OIDC key sets, made on first use: a gateway with neither
+        never loads aiohttp (~11 MB); providers are called through `client`."""
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     @classmethod
     async def start(cls, config: GatewayConfig) -> Services:
@@ -105,7 +114,6 @@ class Services:
         redis_client = _connect_redis(config.storage.redis) if config.storage.redis else None
         client = UpstreamClient(config.routing.connect_timeout_s)
         await client.start()
-        session = aiohttp.ClientSession()
 
         async def load_spend(scope: str, period: str) -> int:
             return await database.spend.get_spend(scope, period)
@@ -117,7 +125,7 @@ class Services:
         usage.start()
         tracing = build_tracing(config.observability)
         metrics = Metrics(providers=genai_provider_names(config.providers))
-        alerts = AlertSender(config.alerts, session)
+        alerts = AlertSender(config.alerts, lambda: services.session)
 
         def settled(reservation: Reservation, micros: int, crossings: list[Crossing]) -> None:
             for scope, period in reservation.periods():
@@ -135,7 +143,6 @@ class Services:
             database=database,
             redis=redis_client,
             client=client,
-            session=session,
             limiter=limiter,
             ledger=ledger,
             spend=spend,
@@ -176,7 +183,7 @@ class Services:
         return index
 
     def replace_alerts(self, config: GatewayConfig) -> None:
-        self.alerts = AlertSender(config.alerts, self.session)
+        self.alerts = AlertSender(config.alerts, lambda: self.session)
 
     async def ready(self) -> dict[str, str]:
         """Each dependency's state for /readyz."""
@@ -211,7 +218,8 @@ class Services:
         await self.limiter.close()
         await self.ledger.close()
         await self.client.close()
-        await self.session.close()
+        if self._session is not None:
+            await self._session.close()
         if self.cooldowns is not None:
             await self.cooldowns.close()
         if self.redis is not None:

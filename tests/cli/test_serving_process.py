@@ -29,6 +29,7 @@ NOT_FOR_SERVING = {
     "jsonschema",
     "semver",
     "gitlab",
+    "aiohttp",  # providers are called through transport/http1.py; no webhooks or OIDC here
     "numpy",
     "torch",
 }
@@ -39,6 +40,14 @@ providers:
 models:
   - {name: chat, targets: [{provider: demo, model: sim-small}]}
 """
+
+PROVIDER_CONFIG = """
+providers:
+  - {name: up, type: openai, base_url: "http://127.0.0.1:9/v1", api_key: sk-unused}
+models:
+  - {name: chat, targets: [{provider: up, model: gpt-4o-mini}]}
+"""
+"""A real provider instead of the in-process simulator (which is an aiohttp server)."""
 
 
 def test_one_worker_serves_from_the_same_process_without_the_command_line(
@@ -77,7 +86,6 @@ def test_one_worker_serves_from_the_same_process_without_the_command_line(
 
 def test_a_serving_process_loads_only_what_it_serves(tmp_path: Path) -> None:
     config = tmp_path / "lockgate.yaml"
-    config.write_text(CONFIG)
     database = f"sqlite:///{tmp_path}/lockgate.db"
     migrated = subprocess.run(
         [sys.executable, "-m", "lockgate.storage.migrate"],
@@ -87,7 +95,7 @@ def test_a_serving_process_loads_only_what_it_serves(tmp_path: Path) -> None:
         check=False,
     )
     assert migrated.returncode == 0, migrated.stderr
-    config.write_text(CONFIG + f"storage: {{database: '{database}'}}\n")
+    config.write_text(PROVIDER_CONFIG + f"storage: {{database: '{database}'}}\n")
     script = textwrap.dedent(
         """
         import asyncio, json, sys
