@@ -122,13 +122,13 @@ class UpstreamClient:
     ) -> UpstreamStream:
         """POST and return once the response head arrived.
 
-        No total timeout here: the caller bounds the wait for the first content; every later
-        gap between chunks is bounded by `idle_timeout_s`.
+        No total timeout here: the caller bounds the wait for the first content; the wait for
+        the head and every gap between chunks are bounded by `idle_timeout_s`.
         """
         exchange: Exchange | None = None
         try:
             exchange = await self._start(request)
-            await exchange.wait_head()
+            await exchange.wait_head(idle_timeout_s)
         except BaseException as exc:
             if exchange is not None:
                 exchange.release()

@@ -312,11 +312,12 @@ class Exchange:
             and not self._connection.closed
         )
 
-    async def wait_head(self) -> None:
+    async def wait_head(self, timeout_s: float | None = None) -> None:
+        """Until the status and headers arrived; each wait for bytes at most `timeout_s`."""
         while self.status == 0:
             if self._error is not None:
                 raise self._error
-            await self._wait()
+            await self._wait(timeout_s)
 
     async def read_chunk(self, timeout_s: float | None = None) -> bytes:
         """All body bytes received so far, waiting (up to `timeout_s`) if there are none;

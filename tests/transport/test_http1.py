@@ -200,6 +200,18 @@ async def test_stream_idle_for_too_long_is_a_timeout(client: UpstreamClient) -> 
     await upstream.stop()
 
 
+async def test_stream_head_waits_no_longer_than_the_idle_timeout(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        await reader.read()  # never answers
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamTimeout):
+        await asyncio.wait_for(client.open_stream(post(upstream.url()), "sim", 0.2), 5)
+    await asyncio.wait_for(upstream.closed.wait(), 5)
+    await upstream.stop()
+
+
 async def test_truncated_body_is_reported(client: UpstreamClient) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await upstream.read_request(reader)
