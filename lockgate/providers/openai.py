@@ -70,9 +70,15 @@ class OpenAIStreamParser:
             self._pending = buffer
             return []
         block, self._pending = buffer[:end], buffer[end:]
-        if b"[DONE]" in block and (
-            data_of(block[:-2].rpartition(b"\n\n")[2]) == _DONE  # the usual place: last
-            or any(data_of(event) == _DONE for event in block.split(b"\n\n"))
+        if (
+            (
+                block.endswith(b"[DONE]\n\n")  # the usual place: last, found without a scan
+                and data_of(block[:-2].rpartition(b"\n\n")[2]) == _DONE
+            )
+            or (
+                b"[DONE]" in block
+                and any(data_of(event) == _DONE for event in block.split(b"\n\n"))
+            )
         ):
             self.complete = True
         return [block]
