@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import ssl
 import zlib
 from collections.abc import Mapping
@@ -43,6 +44,8 @@ KEEPALIVE_S = 30.0
 """An idle connection older than this is closed rather than reused (servers drop them too)."""
 HIGH_WATER = 1024 * 1024
 """Bytes buffered from a provider before reading pauses until the reader catches up."""
+MAX_DECODED_PER_READ = 32 * 1024 * 1024
+"""Most bytes a compressed answer may unpack to from one read of the socket."""
 
 
 class PeerClosed(ConnectionError):
@@ -78,6 +81,15 @@ class Origin:
 @lru_cache(maxsize=1024)
 def origin_of(url: str) -> Origin:
     """The parsed URL; provider URLs come from the config, so a small cache holds them all."""
+    try:
+        return _parse_origin(url)
+    except UnsafeRequest:
+        raise
+    except ValueError:  # urlsplit's own complaints (e.g. an unclosed IPv6 bracket)
+        raise UnsafeRequest("the URL is malformed") from None
+
+
+def _parse_origin(url: str) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -85,15 +97,24 @@ def origin_of(url: str) -> Origin:
     host = parts.hostname
     if not host:
         raise UnsafeRequest("the URL has no host")
+    if not host.isascii():
+        raise UnsafeRequest("the URL's host is not ASCII: write it in its xn-- (punycode) form")
+    if ":" not in host and not all(0 < len(label) < 64 for label in host.rstrip(".").split(".")):
+        raise UnsafeRequest("the URL's host has an empty label or one over 63 characters")
+    if any(c in host for c in "\r\n\x00 /\\@"):
+        raise UnsafeRequest("the URL's host contains a character a host name cannot")
     try:
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port
     except ValueError:
-        raise UnsafeRequest("the URL's port is not a number from 0 to 65535") from None
+        raise UnsafeRequest("the URL's port is not a number from 1 to 65535") from None
+    if port == 0:
+        raise UnsafeRequest("the URL's port is not a number from 1 to 65535")
+    default_port = 443 if scheme == "https" else 80
+    port = port or default_port
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if any(c in target for c in "\r\n\x00 "):
-        raise UnsafeRequest("the URL's path contains whitespace or a control character")
+    if not target.isascii() or any(c in target for c in "\r\n\x00 "):
+        raise UnsafeRequest("the URL's path contains whitespace, a control or non-ASCII character")
     bracketed = f"[{host}]" if ":" in host else host
-    default = port == (443 if scheme == "https" else 80)
     authorization = None
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -103,9 +124,15 @@ def origin_of(url: str) -> Origin:
         host,
         port,
         target.encode(),
-        (bracketed if default else f"{bracketed}:{port}").encode("idna"),
+        (bracketed if port == default_port else f"{bracketed}:{port}").encode(),
         authorization,
     )
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""A header name (RFC 9110 token)."""
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+"""Headers the client writes itself; a config's own would contradict them."""
 
 
 def request_head(origin: Origin, headers: Mapping[str, str], length: int) -> bytes:
@@ -117,9 +144,16 @@ def request_head(origin: Origin, headers: Mapping[str, str], length: int) -> byt
     lines = [b"POST ", origin.target, b" HTTP/1.1\r\n", b"", b"content-length: %d\r\n" % length]
     own_host = own_authorization = False
     for name, value in headers.items():
-        if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
-            raise UnsafeRequest(f"the value of header {name.splitlines()[0]!r} is not one line")
-        lines.append(f"{name}: {value}\r\n".encode())
+        if not _TOKEN.fullmatch(name):
+            raise UnsafeRequest("a header name is empty or holds characters a name cannot")
+        if "\n" in value or "\r" in value or "\x00" in value:
+            raise UnsafeRequest(f"the value of header {name!r} is not one line")
+        if name.lower() in _FRAMING:
+            continue
+        try:
+            lines.append(f"{name}: {value}\r\n".encode())
+        except UnicodeEncodeError:
+            raise UnsafeRequest(f"the value of header {name!r} cannot be encoded") from None
         if len(name) == 4 and name.lower() == "host":
             own_host = True
         elif len(name) == 13 and name.lower() == "authorization":
@@ -154,6 +188,7 @@ class Connection(asyncio.Protocol):
         exchange.feed(data)
 
     def eof_received(self) -> bool | None:
+        self.closed = True  # not to be taken from the pool in the moment before connection_lost
         return None  # close the transport; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -168,10 +203,25 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         pass
 
+    @property
+    def usable(self) -> bool:
+        transport = self.transport
+        return not self.closed and transport is not None and not transport.is_closing()
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+Failure = tuple[type[Exception], tuple[object, ...]]
+"""An exchange's failure as its type and arguments: each reader gets an exception of its own.
+(One instance raised again and again would keep, through its traceback, every frame that
+raised it, and those frames the exchange: a reference cycle per failed request.)"""
+
+
+class _Surplus(Exception):
+    """Bytes after the end of the answer: the connection is not to be trusted again."""
 
 
 class Exchange:
@@ -179,12 +229,14 @@ class Exchange:
 
     __slots__ = (
         "_body_size",
+        "_budget",
         "_chunks",
         "_connection",
         "_decoder",
         "_delimited",
-        "_error",
+        "_failure",
         "_head_bytes",
+        "_head_read",
         "_keep_alive",
         "_loop",
         "_parser",
@@ -202,10 +254,12 @@ class Exchange:
         self._chunks: list[bytes] = []
         self._body_size = 0
         self._head_bytes = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._error: BaseException | None = None
+        self._head_read = 0
+        self._budget = MAX_DECODED_PER_READ
+        self._waiter: asyncio.Future[bool] | None = None
+        self._failure: Failure | None = None
         self._paused = False
-        self._decoder: zlib._Decompress | None = None
+        self._decoder: Decoder | None = None
         self._delimited = False
         self._keep_alive = False
         self.status = 0
@@ -214,10 +268,16 @@ class Exchange:
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.status:  # a second answer to one request: not for this exchange
+            raise _Surplus
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > MAX_HEAD_BYTES:
             raise InvalidResponse(f"response head over {MAX_HEAD_BYTES} bytes")
+        if self.status:
+            return  # a chunked body's trailer: nothing a provider call reads
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self.headers.get(key)
@@ -228,21 +288,22 @@ class Exchange:
         if status < 200:  # 1xx: an interim answer; the real head follows
             self.headers = {}
             return
-        self.status = status
         headers = self.headers
-        self._delimited = "content-length" in headers or "chunked" in headers.get(
-            "transfer-encoding", ""
-        )
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
-            self._decoder = zlib.decompressobj(wbits=47)  # gzip or zlib, by its header
+            self._decoder = Decoder(encoding != "deflate")
         elif encoding not in ("identity", ""):
             raise InvalidResponse(f"unsupported content-encoding {encoding!r}")
+        self._delimited = (
+            "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
+        )
+        self.status = status
         self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self._decoder is not None:
-            body = self._decoder.decompress(body)
+            body = self._decoder.decode(body, self._budget)
+            self._budget -= len(body)
         if body:
             self._chunks.append(body)
             self._body_size += len(body)
@@ -261,15 +322,27 @@ class Exchange:
     # from the connection
 
     def feed(self, data: bytes) -> None:
+        in_head = self.status == 0
+        self._budget = MAX_DECODED_PER_READ
         try:
             self._parser.feed_data(data)
-        except InvalidResponse as exc:
-            self._fail(exc)
         except httptools.HttpParserUpgrade:
-            self._fail(InvalidResponse("the provider switched protocols"))
-        except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            self._fail(cause if isinstance(cause, InvalidResponse) else InvalidResponse(str(exc)))
+            self._fail(InvalidResponse, "the provider switched protocols")
+        except (httptools.HttpParserError, InvalidResponse, _Surplus) as exc:
+            cause = exc if isinstance(exc, InvalidResponse | _Surplus) else exc.__context__
+            if isinstance(cause, _Surplus):
+                self._connection.close()  # the answer itself was whole: keep it
+            elif isinstance(cause, InvalidResponse):
+                self._fail(InvalidResponse, str(cause))
+            else:
+                self._fail(InvalidResponse, "the answer is not HTTP/1.1")
+        else:
+            if in_head and self.status == 0:
+                # httptools buffers a header line whole before its callback: count the bytes
+                # here, or one endless line would grow without bound.
+                self._head_read += len(data)
+                if self._head_read > MAX_HEAD_BYTES:
+                    self._fail(InvalidResponse, f"response head over {MAX_HEAD_BYTES} bytes")
 
     def lost(self, exc: Exception | None) -> None:
         if self.complete:
@@ -277,27 +350,36 @@ class Exchange:
         if self.status and not self._delimited and exc is None:
             self._finish()  # a body delimited by the end of the connection
         else:
-            self._fail(PeerClosed())
+            self._fail(PeerClosed, "")
 
     def _finish(self) -> None:
         if self._decoder is not None:
-            tail = self._decoder.flush()
+            try:
+                tail = self._decoder.flush()
+            except InvalidResponse as exc:
+                self._fail(InvalidResponse, str(exc))
+                return
             if tail:
                 self._chunks.append(tail)
         self._keep_alive = self._parser.should_keep_alive()
         self.complete = True
         self._wake()
 
-    def _fail(self, error: BaseException) -> None:
-        if self._error is None:
-            self._error = error
+    def _fail(self, kind: type[Exception], message: str) -> None:
+        if self._failure is None:
+            self._failure = (kind, (message,) if message else ())
         self._connection.close()
         self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            kind, args = self._failure
+            raise kind(*args)
 
     # for the reader
 
@@ -306,25 +388,23 @@ class Exchange:
         """Finished cleanly and the provider keeps the connection open."""
         return (
             self.complete
-            and self._error is None
+            and self._failure is None
             and not self._chunks
             and self._keep_alive
-            and not self._connection.closed
+            and self._connection.usable
         )
 
     async def wait_head(self, timeout_s: float | None = None) -> None:
         """Until the status and headers arrived; each wait for bytes at most `timeout_s`."""
         while self.status == 0:
-            if self._error is not None:
-                raise self._error
+            self._raise_failure()
             await self._wait(timeout_s)
 
     async def read_chunk(self, timeout_s: float | None = None) -> bytes:
         """All body bytes received so far, waiting (up to `timeout_s`) if there are none;
         b"" at the end."""
         while not self._chunks:
-            if self._error is not None:
-                raise self._error
+            self._raise_failure()
             if self.complete:
                 return b""
             await self._wait(timeout_s)
@@ -334,20 +414,25 @@ class Exchange:
         self._body_size = 0
         if self._paused:
             self._paused = False
-            transport = self._connection.transport
-            if transport is not None and not self._connection.closed:
+            if self._connection.usable:
+                transport = self._connection.transport
+                assert transport is not None
                 transport.resume_reading()
         return data
 
     async def _wait(self, timeout_s: float | None = None) -> None:
+        # The timer answers False rather than setting an exception on the future: an
+        # exception kept there would hold this frame, and the frame the future.
         waiter = self._waiter = self._loop.create_future()
         timer = None if timeout_s is None else self._loop.call_later(timeout_s, _expire, waiter)
         try:
-            await waiter
+            woken = await waiter
         finally:
             self._waiter = None
             if timer is not None:
                 timer.cancel()
+        if not woken:
+            raise TimeoutError
 
     def release(self) -> None:
         """Give the connection back to the pool if it can carry another request; else close it."""
@@ -363,19 +448,69 @@ class Exchange:
             connection.close()
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
+def _expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
-        waiter.set_exception(TimeoutError())
+        waiter.set_result(False)
+
+
+class Decoder:
+    """A `gzip` (of one or more members), `deflate` (zlib-wrapped or raw) body, decoded as it
+    arrives; each call may produce at most `limit` bytes (a small body can unpack to gigabytes).
+    """
+
+    __slots__ = ("_gzip", "_zlib")
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        self._zlib: zlib._Decompress | None = None
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        out: list[bytes] = []
+        while data:
+            if self._zlib is None:
+                self._zlib = zlib.decompressobj(31 if self._gzip else _deflate_bits(data))
+            decoder = self._zlib
+            try:
+                piece = decoder.decompress(data, limit + 1)
+            except zlib.error:
+                raise InvalidResponse("the compressed answer is corrupt") from None
+            if len(piece) > limit or decoder.unconsumed_tail:
+                raise InvalidResponse(f"the answer unpacks to more than {limit} bytes at once")
+            limit -= len(piece)
+            out.append(piece)
+            data = b""
+            if decoder.eof and self._gzip:  # another member may follow (after a deflate
+                data, self._zlib = decoder.unused_data, None  # stream's end: ignored)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def flush(self) -> bytes:
+        if self._zlib is None:
+            return b""
+        try:
+            return self._zlib.flush()
+        except zlib.error:
+            raise InvalidResponse("the compressed answer is corrupt") from None
+
+
+def _deflate_bits(data: bytes) -> int:
+    """zlib-wrapped (as the standard says) or raw deflate (as some servers send)?"""
+    if len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0:
+        return 15
+    return -15
 
 
 class ConnectionPool:
-    """Idle keep-alive connections per origin; a request takes the newest or opens one."""
+    """Idle keep-alive connections per origin; a request takes the newest or opens one.
+
+    Idle connections older than `KEEPALIVE_S` are closed by a sweep that runs while any are idle.
+    """
 
     def __init__(self, connect_timeout_s: float) -> None:
         self._connect_timeout_s = connect_timeout_s
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._all: set[Connection] = set()
         self._tls: ssl.SSLContext | None = None
+        self._sweep: asyncio.TimerHandle | None = None
 
     async def start(self, origin: Origin, head: bytes, body: bytes) -> Exchange:
         """Send a request; the exchange's head and body are then read from it."""
@@ -397,7 +532,7 @@ class ConnectionPool:
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
-            if connection.closed:
+            if not connection.usable:
                 continue
             if now - connection.idle_since > KEEPALIVE_S:
                 connection.close()
@@ -425,11 +560,31 @@ class ConnectionPool:
 
     def put(self, connection: Connection) -> None:
         self._idle.setdefault(connection.key, []).append(connection)
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(KEEPALIVE_S, self._close_stale)
+
+    def _close_stale(self) -> None:
+        self._sweep = None
+        now = asyncio.get_running_loop().time()
+        for key, idle in list(self._idle.items()):
+            kept = [c for c in idle if c.usable and now - c.idle_since <= KEEPALIVE_S]
+            for connection in idle:
+                if connection not in kept:
+                    connection.close()
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
+        if self._idle:
+            self._sweep = asyncio.get_running_loop().call_later(KEEPALIVE_S, self._close_stale)
 
     def forget(self, connection: Connection) -> None:
         self._all.discard(connection)
 
     def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for connection in list(self._all):
             connection.close()
         self._all.clear()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import gzip
 import ipaddress
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from lockgate.errors import UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
 from lockgate.providers.base import UpstreamRequest
+from lockgate.transport import http1
 from lockgate.transport.client import UpstreamClient
 from lockgate.transport.http1 import MAX_HEAD_BYTES
 
@@ -319,6 +322,184 @@ async def test_slow_reader_pauses_the_provider(client: UpstreamClient) -> None:
         received += len(chunk)
     assert received == size
     stream.close()
+    await upstream.stop()
+
+
+async def test_bytes_after_the_answer_are_not_part_of_it(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(
+            OK + b"HTTP/1.1 503 Busy\r\ncontent-type: text/html\r\ncontent-length: 6\r\n\r\n<html>"
+        )
+        await reader.read()
+
+    upstream = await serving(handler)
+    response = await client.send(post(upstream.url()), "sim", 5)
+    assert (response.status, response.body) == (200, b'{"ok":true}')
+    assert response.headers["content-type"] == "application/json"
+    await asyncio.wait_for(upstream.closed.wait(), 5)  # that connection is not trusted again
+    await upstream.stop()
+
+
+async def test_trailers_do_not_change_the_headers(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(
+            b"HTTP/1.1 429 Slow down\r\nretry-after: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"2\r\n{}\r\n0\r\nretry-after: 3600\r\n\r\n"
+        )
+
+    upstream = await serving(handler)
+    response = await client.send(post(upstream.url()), "sim", 5)
+    assert (response.status, response.headers["retry-after"], response.body) == (429, "1", b"{}")
+    await upstream.stop()
+
+
+async def test_an_endless_header_line_is_cut_off_early(client: UpstreamClient) -> None:
+    sent = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await upstream.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nx-endless: ")
+        for _ in range(1024):  # up to 64 MiB, in 64 KiB writes
+            writer.write(b"y" * 65536)
+            await writer.drain()
+            sent += 65536
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamServerError, match="invalid HTTP answer"):
+        await client.send(post(upstream.url()), "sim", 30)
+    await asyncio.wait_for(upstream.closed.wait(), 5)
+    assert sent < 8 * 1024 * 1024  # refused after about the limit, not after the whole line
+    await upstream.stop()
+
+
+async def test_a_compressed_answer_that_unpacks_too_far_is_refused(client: UpstreamClient) -> None:
+    bomb = gzip.compress(b"0" * (http1.MAX_DECODED_PER_READ + 1024 * 1024), compresslevel=9)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(
+            b"HTTP/1.1 500 Oops\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(bomb)
+            + bomb
+        )
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamServerError, match="invalid HTTP answer"):
+        await client.send(post(upstream.url()), "sim", 5)
+    await upstream.stop()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "packed"),
+    [
+        ("gzip", gzip.compress(b'{"first":') + gzip.compress(b'"second"}')),
+        ("deflate", zlib.compress(b'{"first":"second"}')),
+        ("deflate", zlib.compress(b'{"first":"second"}')[2:-4]),  # raw, as some servers send
+    ],
+    ids=["gzip of two members", "deflate", "raw deflate"],
+)
+async def test_compressed_answers_of_every_kind(
+    client: UpstreamClient, encoding: str, packed: bytes
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        head = f"HTTP/1.1 200 OK\r\ncontent-encoding: {encoding}\r\ncontent-length: {len(packed)}"
+        writer.write(head.encode() + b"\r\n\r\n" + packed)
+
+    upstream = await serving(handler)
+    response = await client.send(post(upstream.url()), "sim", 5)
+    assert response.body == b'{"first":"second"}'
+    await upstream.stop()
+
+
+async def test_chunked_is_recognised_in_any_case(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n9\r\n{"choices')
+
+    upstream = await serving(handler)
+    with pytest.raises(UpstreamUnavailable, match="before answering completely"):
+        await client.send(post(upstream.url()), "sim", 5)
+    await upstream.stop()
+
+
+async def test_idle_connections_are_closed_after_the_keepalive(
+    client: UpstreamClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http1, "KEEPALIVE_S", 0.2)
+    open_now = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now
+        open_now += 1
+        try:
+            while True:
+                await upstream.read_request(reader)
+                await asyncio.sleep(0.05)
+                writer.write(OK)
+        finally:
+            open_now -= 1
+
+    upstream = await serving(handler)
+    await asyncio.gather(*(client.send(post(upstream.url()), "sim", 5) for _ in range(5)))
+    assert upstream.connections == 5
+    for _ in range(8):  # one at a time: only the newest idle connection is taken
+        await client.send(post(upstream.url()), "sim", 5)
+    await asyncio.sleep(1)
+    assert open_now == 0
+    await upstream.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "message"),
+    [
+        ("http://[::1/v1/chat", {}, "the URL is malformed"),
+        ("http://api..example.com/v1", {}, "empty label"),
+        ("http://straße.example/v1", {}, "punycode"),
+        ("http://127.0.0.1:0/v1", {}, "port"),
+        ("ftp://127.0.0.1/v1", {}, "unsupported URL scheme"),
+        ("http://127.0.0.1:9/v1", {"": "x"}, "header name is empty"),
+        ("http://127.0.0.1:9/v1", {"x-a": "\ud800"}, "cannot be encoded"),
+        ("http://127.0.0.1:9/v1", {"x-a": "a\x00b"}, "not one line"),
+    ],
+)
+async def test_what_cannot_be_sent_is_a_clear_gateway_error(
+    client: UpstreamClient, url: str, headers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(UpstreamServerError, match=message) as info:
+        await client.send(post(url, headers or None), "sim", 5)
+    assert info.value.code == "upstream_bad_config"
+    assert info.value.status == 502
+
+
+async def test_failed_requests_leave_no_cyclic_garbage(client: UpstreamClient) -> None:
+    answers = iter([b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{", b"SSH-2.0\r\n\r\n", b""])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        answer = next(answers)
+        if answer:
+            writer.write(answer)
+        else:
+            await reader.read()  # says nothing: the client times out
+
+    upstream = await serving(handler)
+    gc.collect()
+    gc.disable()
+    try:
+        for timeout in (5, 5, 0.2):
+            with pytest.raises((UpstreamUnavailable, UpstreamServerError, UpstreamTimeout)):
+                await client.send(post(upstream.url()), "sim", timeout)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        ours = [o for o in gc.garbage if type(o).__module__.startswith("lockgate")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ours == []
     await upstream.stop()
 
 
