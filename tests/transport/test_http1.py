@@ -83,6 +83,17 @@ async def serving(handler: Handler) -> Upstream:
     return upstream
 
 
+async def answering(answer: bytes) -> Upstream:
+    """A server that reads one request per connection and writes `answer` back as it is."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(answer)
+
+    upstream = await serving(handler)
+    return upstream
+
+
 def post(url: str, headers: dict[str, str] | None = None, body: bytes = b"{}") -> UpstreamRequest:
     return UpstreamRequest(url, headers or {"content-type": "application/json"}, body)
 
@@ -134,14 +145,10 @@ async def test_body_ended_by_closing_the_connection(client: UpstreamClient) -> N
 async def test_gzip_answer_is_decoded(client: UpstreamClient) -> None:
     body = gzip.compress(b'{"packed": "' + b"x" * 5000 + b'"}')
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(body)
-            + body
-        )
-
-    upstream = await serving(handler)
+    upstream = await answering(
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(body)
+        + body
+    )
     response = await client.send(post(upstream.url()), "sim", 5)
     assert response.body == b'{"packed": "' + b"x" * 5000 + b'"}'
     await upstream.stop()
@@ -216,25 +223,17 @@ async def test_stream_head_waits_no_longer_than_the_idle_timeout(client: Upstrea
 
 
 async def test_truncated_body_is_reported(client: UpstreamClient) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"cut')
-
-    upstream = await serving(handler)
+    upstream = await answering(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"cut')
     with pytest.raises(UpstreamUnavailable, match="closed the connection before answering"):
         await client.send(post(upstream.url()), "sim", 5)
     await upstream.stop()
 
 
 async def test_oversized_head_is_an_invalid_answer(client: UpstreamClient) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\n")
-        for n in range(MAX_HEAD_BYTES // 1000 + 1):
-            writer.write(b"x-filler-%d: %s\r\n" % (n, b"y" * 1000))
-        writer.write(b"content-length: 2\r\n\r\n{}")
-
-    upstream = await serving(handler)
+    fillers = b"".join(
+        b"x-filler-%d: %s\r\n" % (n, b"y" * 1000) for n in range(MAX_HEAD_BYTES // 1000 + 1)
+    )
+    upstream = await answering(b"HTTP/1.1 200 OK\r\n" + fillers + b"content-length: 2\r\n\r\n{}")
     with pytest.raises(UpstreamServerError, match="invalid HTTP answer") as info:
         await client.send(post(upstream.url()), "sim", 5)
     assert info.value.status == 502
@@ -242,22 +241,14 @@ async def test_oversized_head_is_an_invalid_answer(client: UpstreamClient) -> No
 
 
 async def test_garbage_answer_is_an_invalid_answer(client: UpstreamClient) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
-
-    upstream = await serving(handler)
+    upstream = await answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
     with pytest.raises(UpstreamServerError, match="sent an invalid HTTP answer"):
         await client.send(post(upstream.url()), "sim", 5)
     await upstream.stop()
 
 
 async def test_header_with_a_line_break_is_never_sent(client: UpstreamClient) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(OK)
-
-    upstream = await serving(handler)
+    upstream = await answering(OK)
     injected = {"x-tenant": "a\r\nx-admin: yes"}
     with pytest.raises(UpstreamServerError, match="header 'x-tenant' is not one line") as info:
         await client.send(post(upstream.url(), injected), "sim", 5)
@@ -342,14 +333,10 @@ async def test_bytes_after_the_answer_are_not_part_of_it(client: UpstreamClient)
 
 
 async def test_trailers_do_not_change_the_headers(client: UpstreamClient) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(
-            b"HTTP/1.1 429 Slow down\r\nretry-after: 1\r\ntransfer-encoding: chunked\r\n\r\n"
-            b"2\r\n{}\r\n0\r\nretry-after: 3600\r\n\r\n"
-        )
-
-    upstream = await serving(handler)
+    upstream = await answering(
+        b"HTTP/1.1 429 Slow down\r\nretry-after: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\nretry-after: 3600\r\n\r\n"
+    )
     response = await client.send(post(upstream.url()), "sim", 5)
     assert (response.status, response.headers["retry-after"], response.body) == (429, "1", b"{}")
     await upstream.stop()
@@ -378,14 +365,10 @@ async def test_an_endless_header_line_is_cut_off_early(client: UpstreamClient) -
 async def test_a_compressed_answer_that_unpacks_too_far_is_refused(client: UpstreamClient) -> None:
     bomb = gzip.compress(b"0" * (http1.MAX_DECODED_PER_READ + 1024 * 1024), compresslevel=9)
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(
-            b"HTTP/1.1 500 Oops\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(bomb)
-            + bomb
-        )
-
-    upstream = await serving(handler)
+    upstream = await answering(
+        b"HTTP/1.1 500 Oops\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(bomb)
+        + bomb
+    )
     with pytest.raises(UpstreamServerError, match="invalid HTTP answer"):
         await client.send(post(upstream.url()), "sim", 5)
     await upstream.stop()
@@ -415,11 +398,9 @@ async def test_compressed_answers_of_every_kind(
 
 
 async def test_chunked_is_recognised_in_any_case(client: UpstreamClient) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n9\r\n{"choices')
-
-    upstream = await serving(handler)
+    upstream = await answering(
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n9\r\n{"choices'
+    )
     with pytest.raises(UpstreamUnavailable, match="before answering completely"):
         await client.send(post(upstream.url()), "sim", 5)
     await upstream.stop()
