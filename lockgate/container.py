@@ -113,7 +113,6 @@ class Services:
         database = await Database.open(config.storage.database)
         redis_client = _connect_redis(config.storage.redis) if config.storage.redis else None
         client = UpstreamClient(config.routing.connect_timeout_s)
-        await client.start()
 
         async def load_spend(scope: str, period: str) -> int:
             return await database.spend.get_spend(scope, period)

@@ -94,9 +94,6 @@ class UpstreamClient:
     def __init__(self, connect_timeout_s: float) -> None:
         self._pool = ConnectionPool(connect_timeout_s)
 
-    async def start(self) -> None:
-        """Nothing to do before the first request (kept for the services' start/close pairs)."""
-
     async def close(self) -> None:
         self._pool.close()
 
@@ -178,7 +175,7 @@ def _gateway_error(exc: BaseException, provider: str, timeout_s: float) -> Gatew
             f"Provider '{provider}' closed the connection before answering completely"
         )
     if isinstance(exc, InvalidResponse):
-        log.warning("provider %s sent an invalid HTTP answer", provider)
+        log.warning("provider %s sent an invalid HTTP answer: %s", provider, exc)
         return UpstreamServerError(
             f"Provider '{provider}' sent an invalid HTTP answer", code="upstream_invalid_response"
         )

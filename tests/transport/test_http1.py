@@ -72,7 +72,6 @@ class Upstream:
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
     client = UpstreamClient(connect_timeout_s=2)
-    await client.start()
     yield client
     await client.close()
 
