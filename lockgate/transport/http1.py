@@ -148,16 +148,15 @@ def request_head(origin: Origin, headers: Mapping[str, str], length: int) -> byt
             raise UnsafeRequest("a header name is empty or holds characters a name cannot")
         if "\n" in value or "\r" in value or "\x00" in value:
             raise UnsafeRequest(f"the value of header {name!r} is not one line")
-        if name.lower() in _FRAMING:
+        lowered = name.lower()
+        if lowered in _FRAMING:
             continue
         try:
             lines.append(f"{name}: {value}\r\n".encode())
         except UnicodeEncodeError:
             raise UnsafeRequest(f"the value of header {name!r} cannot be encoded") from None
-        if len(name) == 4 and name.lower() == "host":
-            own_host = True
-        elif len(name) == 13 and name.lower() == "authorization":
-            own_authorization = True
+        own_host = own_host or lowered == "host"
+        own_authorization = own_authorization or lowered == "authorization"
     if not own_host:
         lines[3] = b"host: " + origin.host_header + b"\r\n"
     if origin.authorization is not None and not own_authorization:
@@ -167,7 +166,11 @@ def request_head(origin: Origin, headers: Mapping[str, str], length: int) -> byt
 
 
 class Connection(asyncio.Protocol):
-    """One keep-alive connection; carries one exchange at a time."""
+    """One keep-alive connection; carries one exchange at a time.
+
+    Request bodies are written whole (the body limit bounds them), so the transport's write
+    buffer needs no flow control: `pause_writing` keeps asyncio's default, which does nothing.
+    """
 
     def __init__(self, pool: ConnectionPool, key: tuple[str, str, int]) -> None:
         self.pool = pool
@@ -196,12 +199,6 @@ class Connection(asyncio.Protocol):
         self.pool.forget(self)
         if self.exchange is not None:
             self.exchange.lost(exc)
-
-    def pause_writing(self) -> None:
-        pass  # bodies are written whole: the transport buffers them
-
-    def resume_writing(self) -> None:
-        pass
 
     @property
     def usable(self) -> bool:
