@@ -1,0 +1,201 @@
+"""Lockgate's HTTP/1.1 server protocol (`api/protocol.py`), spoken to over raw sockets: framing,
+pipelining, 100-continue, HEAD, bad requests, and when connections are closed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lockgate.simulate.server import RunningSimulator
+from tests.api.conftest import AZURE_KEY, PROVIDER_KEY, gateway_yaml
+from tests.conftest import config_from_yaml, free_port, running_gateway
+
+KEEP_ALIVE_S = 0.5
+CHAT = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}).encode()
+
+
+@pytest.fixture(scope="module")
+async def base(simulator: RunningSimulator) -> AsyncIterator[tuple[str, int]]:
+    config = config_from_yaml(
+        gateway_yaml(simulator, free_port()), SIM_KEY=PROVIDER_KEY, AZURE_KEY=AZURE_KEY
+    )
+    async with running_gateway(config, timeout_keep_alive=KEEP_ALIVE_S) as url:
+        host, port = url.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def response(self, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        """The next response: status, headers (the last of each name), body (de-chunked)."""
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout=5)
+        status_line, *lines = head.decode().split("\r\n")[:-2]
+        headers = {}
+        for line in lines:
+            name, value = line.split(":", 1)
+            headers[name.lower()] = value.strip()
+        body = b""
+        if head_only:
+            pass
+        elif "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            while size := int((await self.reader.readuntil(b"\r\n"))[:-2], 16):
+                body += (await self.reader.readexactly(size + 2))[:-2]
+            assert await self.reader.readexactly(2) == b"\r\n"
+        return int(status_line.split()[1]), headers, body
+
+    async def closed(self) -> bool:
+        """Whether the server closes the connection (within 5 s) without sending more."""
+        return await asyncio.wait_for(self.reader.read(), timeout=5) == b""
+
+
+@pytest.fixture
+async def connection(base: tuple[str, int]) -> AsyncIterator[Connection]:
+    reader, writer = await asyncio.open_connection(*base)
+    try:
+        yield Connection(reader, writer)
+    finally:
+        writer.close()
+
+
+def post(body: bytes, *extra: bytes) -> bytes:
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + b"".join(extra)
+        + b"content-length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+async def test_pipelined_requests_are_answered_in_order(connection: Connection) -> None:
+    await connection.send(
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-request-id: first\r\n\r\n"
+        + post(CHAT, b"x-request-id: second\r\n")
+        + b"GET /nowhere HTTP/1.1\r\nhost: x\r\nx-request-id: third\r\n\r\n"
+    )
+    answers = [await connection.response() for _ in range(3)]
+    assert [(status, headers["x-request-id"]) for status, headers, _ in answers] == [
+        (200, "first"),
+        (200, "second"),
+        (404, "third"),
+    ]
+    assert json.loads(answers[1][2])["choices"][0]["message"]["role"] == "assistant"
+
+
+async def test_chunked_request_body(connection: Connection) -> None:
+    chunks = b"".join(b"%x\r\n%b\r\n" % (len(part), part) for part in (CHAT[:10], CHAT[10:]))
+    await connection.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    status, _, body = await connection.response()
+    assert status == 200, body
+    assert json.loads(body)["object"] == "chat.completion"
+
+
+async def test_a_body_larger_than_the_read_buffer_arrives_whole(connection: Connection) -> None:
+    # Above 64 KiB of unread body, reading pauses until the app takes what is buffered.
+    content = "word " * 40_000
+    body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": content}]})
+    await connection.send(post(body.encode()))
+    status, _, answer = await connection.response()
+    # The module's gateway allows 64 KiB: the whole body was read to learn it is too large.
+    assert status == 413, answer
+
+
+async def test_expect_100_continue(connection: Connection) -> None:
+    await connection.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"expect: 100-continue\r\ncontent-length: %d\r\n\r\n" % len(CHAT)
+    )
+    interim = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), timeout=5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    await connection.send(CHAT)
+    status, _, _ = await connection.response()
+    assert status == 200
+
+
+async def test_head_gets_headers_without_a_body(connection: Connection) -> None:
+    await connection.send(b"HEAD /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+    status, headers, _ = await connection.response(head_only=True)
+    assert status == 405
+    assert "x-request-id" in headers
+    # No body bytes followed: the next response on the connection starts cleanly.
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+    status, _, body = await connection.response()
+    assert (status, json.loads(body)["status"]) == (200, "ok")
+
+
+async def test_a_request_the_parser_rejects_gets_a_json_400_and_the_connection_closes(
+    connection: Connection,
+) -> None:
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n")
+    status, headers, body = await connection.response()
+    assert status == 400
+    assert headers["connection"] == "close"
+    error = json.loads(body)["error"]
+    assert error["code"] == "invalid_http_request"
+    assert error["message"].startswith("Invalid HTTP request: ")
+    assert await connection.closed()
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+    ],
+    ids=["http-1.0", "connection-close", "upgrade"],
+)
+async def test_connections_that_cannot_be_reused_close_after_the_response(
+    connection: Connection, request_head: bytes
+) -> None:
+    await connection.send(request_head)
+    status, _, _ = await connection.response()
+    assert status == 200
+    assert await connection.closed()
+
+
+async def test_an_idle_connection_closes_after_the_keep_alive_timeout(
+    connection: Connection,
+) -> None:
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert (await connection.response())[0] == 200
+    # Within the timeout, the connection serves again (and the timer starts over).
+    await asyncio.sleep(KEEP_ALIVE_S / 2)
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert (await connection.response())[0] == 200
+    started = asyncio.get_running_loop().time()
+    assert await connection.closed()
+    assert KEEP_ALIVE_S * 0.9 <= asyncio.get_running_loop().time() - started < KEEP_ALIVE_S * 4
+
+
+async def test_a_request_head_not_finished_within_the_timeout_closes_the_connection(
+    connection: Connection,
+) -> None:
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")  # never finished
+    assert await connection.closed()
+
+
+async def test_a_slow_answer_outlives_the_keep_alive_timeout(
+    base: tuple[str, int], connection: Connection
+) -> None:
+    # The simulator answers after 2.4 timeouts; the timer must not cut the request off.
+    body = json.dumps(
+        {"model": "sim/sim-small?latency_ms=1200", "messages": [{"role": "user", "content": "x"}]}
+    )
+    await connection.send(post(body.encode()))
+    status, _, answer = await connection.response()
+    assert status == 200, answer
