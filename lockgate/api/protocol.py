@@ -90,7 +90,6 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self.parsing: Exchange | None = None
         """The request whose body is being read (the running one, or one pipelined behind)."""
         self.pipeline: deque[Exchange] = deque()
-        self.upgrade_refused = False
         self.reading_paused = False
         self.writing_paused = False
         self.drained: asyncio.Future[None] | None = None
@@ -148,12 +147,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             # Nothing here speaks websockets or h2c: the request is served as plain HTTP, and
             # what follows it on the connection cannot be parsed, so the connection ends.
-            self.upgrade_refused = True
-            for exchange in (self.parsing, self.running):
-                if exchange is not None:
-                    exchange.keep_alive = False
-            if self.running is None:
+            last = self.pipeline[-1] if self.pipeline else self.running
+            if last is None:
                 self.transport.close()
+            else:
+                last.keep_alive = False  # requests pipelined before it are still answered
         except httptools.HttpParserError as exc:
             self.reject(400, "invalid_http_request", f"Invalid HTTP request: {exc}")
 
@@ -214,7 +212,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             "state": self.app_state.copy(),
             "extensions": self.extensions,
         }
-        keep_alive = version != "1.0" and parser.should_keep_alive() and not self.upgrade_refused
+        keep_alive = version != "1.0" and parser.should_keep_alive()
         exchange = Exchange(self, scope, keep_alive, self.expect_continue, method == "HEAD")
         self.parsing = exchange
         if self.running is None:

@@ -168,6 +168,17 @@ async def test_connections_that_cannot_be_reused_close_after_the_response(
     assert await connection.closed()
 
 
+async def test_requests_pipelined_before_an_upgrade_request_are_answered(
+    connection: Connection,
+) -> None:
+    await connection.send(
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+        b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
+    )
+    assert [(await connection.response())[0] for _ in range(2)] == [200, 200]
+    assert await connection.closed()
+
+
 async def test_an_idle_connection_closes_after_the_keep_alive_timeout(
     connection: Connection,
 ) -> None:
