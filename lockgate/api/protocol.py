@@ -5,7 +5,8 @@ replaces its httptools protocol class (`uvicorn.Config(http=...)`), whose per-re
 measured ~100k instructions for a hello-world app, against ~29k for a bare httptools protocol
 (docs/performance.md). What differs from uvicorn's:
 
-- one write per response: the status line and headers wait for the first body bytes;
+- one write per response, and per loop iteration of a stream: the status line and headers wait
+  for the first body bytes, body bytes for the end of the loop iteration that sent them;
 - no timer, event or URL parse per request: the keep-alive timer is armed once per idle spell
   and reads the clock when it fires; a plain path is decoded, not parsed;
 - the request line and headers are bounded (`server.max_header_bytes`, 431 beyond), and a
@@ -333,7 +334,7 @@ class Exchange:
         "disconnected",
         "expect_continue",
         "finished",
-        "head",
+        "flush_handle",
         "head_only",
         "keep_alive",
         "length_left",
@@ -341,6 +342,7 @@ class Exchange:
         "protocol",
         "scope",
         "started",
+        "unsent",
         "waiter",
     )
 
@@ -367,7 +369,9 @@ class Exchange:
         self.disconnected = False
         self.started = False
         self.finished = False
-        self.head: bytes | None = None
+        self.unsent: list[bytes] = []
+        """The response's bytes not yet written: one write per loop iteration at most."""
+        self.flush_handle: asyncio.Handle | None = None
         self.chunked = False
         self.length_left = 0
 
@@ -431,11 +435,12 @@ class Exchange:
                 raise RuntimeError(f"Expected ASGI message 'http.response.start', got {kind!r}")
             self.started = True
             self.expect_continue = False
-            self.head = self.response_head(
+            head = self.response_head(
                 message["status"],
                 (*protocol.server_state.default_headers, *message.get("headers", ())),
             )
-            return  # written with the first body bytes
+            self.unsent.append(head)  # written with the first body bytes
+            return
         if self.finished or kind != "http.response.body":
             raise RuntimeError(f"Unexpected ASGI message {kind!r}")
         body: bytes = message.get("body", b"")
@@ -451,18 +456,29 @@ class Exchange:
             if self.length_left < 0:
                 raise RuntimeError("Response content longer than Content-Length")
             data = body
-        head = self.head
-        if head is not None:
-            self.head = None
-            protocol.transport.write(head + data)
-        elif data:
-            protocol.transport.write(data)
-        if not more_body:
-            if self.length_left > 0 and not self.head_only:
-                raise RuntimeError("Response content shorter than Content-Length")
-            self.finished = True
-            self.wake()
-            protocol.response_done(self)
+        self.unsent.append(data)
+        if more_body:
+            # Written once the app waits for something: what it sends before then (the rest
+            # of a stream that arrived whole, its end) goes out in the same write.
+            if self.flush_handle is None:
+                self.flush_handle = protocol.loop.call_soon(self.flush)
+            return
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+        self.flush()
+        if self.length_left > 0 and not self.head_only:
+            raise RuntimeError("Response content shorter than Content-Length")
+        self.finished = True
+        self.wake()
+        protocol.response_done(self)
+
+    def flush(self) -> None:
+        self.flush_handle = None
+        unsent = self.unsent
+        self.unsent = []
+        protocol = self.protocol
+        if protocol is not None and not self.disconnected:
+            protocol.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def response_head(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         """The status line and headers; sets how the body is framed."""
