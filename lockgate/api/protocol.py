@@ -43,7 +43,8 @@ log = logging.getLogger("lockgate")
 
 DEFAULT_MAX_HEAD_BYTES: int = ServerConfig.model_fields["max_header_bytes"].default
 BODY_HIGH_WATER = 65_536
-"""Bytes of request body buffered, not yet read by the app, before reading pauses."""
+"""Bytes of request body buffered, not yet read by the app, before reading pauses; and of
+response body held for the end of a loop iteration before it is written at once."""
 
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 _STATUS_LINES = {
@@ -99,6 +100,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         # The request being parsed.
         self.in_head = True
         self.head_bytes = 0
+        self.head_tail = b""
+        """The last bytes of the previous read of a head: its end may straddle two reads."""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
@@ -128,13 +131,20 @@ class GatewayHttpProtocol(asyncio.Protocol):
             self.idle_timer = None
         if exc is None:
             self.transport.close()
+        self.parser = None  # type: ignore[assignment]  # it refers back to this protocol
 
     def data_received(self, data: bytes) -> None:
         if self.in_head:
             # Counted per read, not per header (a callback more per header would cost every
             # request); only a read that would pass the limit is searched for the head's end.
             room = self.max_head_bytes - self.head_bytes
-            if len(data) > room and data.find(b"\r\n\r\n", 0, max(room, 0) + 4) < 0:
+            if (
+                len(data) > room
+                and (self.head_tail + data).find(
+                    b"\r\n\r\n", 0, len(self.head_tail) + max(room, 0) + 4
+                )
+                < 0
+            ):
                 self.reject(
                     431,
                     "request_headers_too_large",
@@ -143,6 +153,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
                 )
                 return
             self.head_bytes += len(data)
+            self.head_tail = data[-3:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -188,7 +199,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         version = parser.get_http_version()
         method = parser.get_method().decode("ascii")
         url = self.url
-        if url[:1] == b"/" and b"?" not in url and b"%" not in url:
+        if url[:1] == b"/" and b"?" not in url and b"%" not in url and b"#" not in url:
             raw_path, path, query = url, url.decode("ascii"), b""
         else:
             parsed = httptools.parse_url(url)
@@ -239,6 +250,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         if exchange is not None:
             exchange.more_body = False
             exchange.wake()
+            if exchange.finished and self.running is None:
+                self.idle_since = self.loop.time()  # idle from the early answer's body's end
 
     # Serving
 
@@ -258,11 +271,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return
         if self.transport.is_closing():
             return
-        self.resume_reading()
         if self.pipeline:
             self.start(self.pipeline.popleft())
         else:
             self.arm_idle_timer()
+        self.resume_reading()
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when idle, else after the current response."""
@@ -295,6 +308,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self.idle_timer = None
         if self.running is not None or self.transport.is_closing():
             return  # answering: the response's end arms the timer again
+        if not self.in_head:
+            # The body of a request answered early (413) is still arriving: let it finish,
+            # or the close would reset the connection before the client reads the answer.
+            self.arm_idle_timer()
+            return
         left = self.idle_since + self.keep_alive_s - self.loop.time()
         if left > 0:
             self.idle_timer = self.loop.call_later(left, self.on_idle_timer)
@@ -343,6 +361,7 @@ class Exchange:
         "scope",
         "started",
         "unsent",
+        "unsent_bytes",
         "waiter",
     )
 
@@ -372,6 +391,7 @@ class Exchange:
         self.unsent: list[bytes] = []
         """The response's bytes not yet written: one write per loop iteration at most."""
         self.flush_handle: asyncio.Handle | None = None
+        self.unsent_bytes = 0
         self.chunked = False
         self.length_left = 0
 
@@ -414,11 +434,13 @@ class Exchange:
                 self.delivered = not self.more_body
                 protocol.resume_reading()
                 return {"type": "http.request", "body": body, "more_body": self.more_body}
-            self.waiter = protocol.loop.create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
+            protocol.resume_reading()
+            waiter = self.waiter
+            if waiter is None or waiter.done():
+                waiter = self.waiter = protocol.loop.create_future()
+            # Shielded: another task may wait on the same future (one waiting for the body,
+            # one for a disconnect); a cancelled waiter must not cancel it for the other.
+            await asyncio.shield(waiter)
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -458,9 +480,17 @@ class Exchange:
             data = body
         self.unsent.append(data)
         if more_body:
-            # Written once the app waits for something: what it sends before then (the rest
-            # of a stream that arrived whole, its end) goes out in the same write.
-            if self.flush_handle is None:
+            self.unsent_bytes += len(data)
+            if self.unsent_bytes > BODY_HIGH_WATER:
+                # An app that sends without ever waiting must still meet flow control.
+                if self.flush_handle is not None:
+                    self.flush_handle.cancel()
+                self.flush()
+                if protocol.writing_paused:
+                    await protocol.drain()
+            elif self.flush_handle is None:
+                # Written once the app waits for something: what it sends before then (the
+                # rest of a stream that arrived whole, its end) goes out in the same write.
                 self.flush_handle = protocol.loop.call_soon(self.flush)
             return
         if self.flush_handle is not None:
@@ -476,6 +506,7 @@ class Exchange:
         self.flush_handle = None
         unsent = self.unsent
         self.unsent = []
+        self.unsent_bytes = 0
         protocol = self.protocol
         if protocol is not None and not self.disconnected:
             protocol.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))

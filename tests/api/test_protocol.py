@@ -4,11 +4,17 @@ pipelining, 100-continue, HEAD, bad requests, and when connections are closed.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
+import uvicorn
 
+from lockgate.api.http import Receive, Scope, Send
+from lockgate.api.protocol import GatewayHttpProtocol
 from lockgate.simulate.server import RunningSimulator
 from tests.api.conftest import AZURE_KEY, PROVIDER_KEY, gateway_yaml
 from tests.conftest import config_from_yaml, free_port, running_gateway
@@ -210,3 +216,142 @@ async def test_a_slow_answer_outlives_the_keep_alive_timeout(
     await connection.send(post(body.encode()))
     status, _, answer = await connection.response()
     assert status == 200, answer
+
+
+async def test_a_pipelined_request_whose_body_comes_later_is_answered(
+    connection: Connection,
+) -> None:
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n" + post(CHAT)[: -len(CHAT)])
+    assert (await connection.response())[0] == 200
+    await asyncio.sleep(0.1)
+    await connection.send(CHAT)
+    status, _, body = await connection.response()
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("split", [1, 2, 3])
+async def test_a_head_whose_end_straddles_two_reads_is_not_too_large(
+    connection: Connection, split: int
+) -> None:
+    # A small head, then a body larger than the head limit; the blank line ending the head is
+    # cut between two writes (the server reads them apart: the test waits in between).
+    request = post(b"x" * 70_000)
+    head_end = request.index(b"\r\n\r\n") + 4
+    await connection.send(request[: head_end - split])
+    await asyncio.sleep(0.05)
+    await connection.send(request[head_end - split :])
+    status, _, body = await connection.response()
+    assert status == 413, body  # over the module's max_body_bytes, not 431
+
+
+async def test_the_body_of_a_request_answered_early_may_finish_arriving(
+    connection: Connection,
+) -> None:
+    # 413 is answered from content-length at once; the client goes on uploading for longer
+    # than the keep-alive timeout, then reads the answer and reuses the connection.
+    size = 200_000
+    await connection.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % size
+    )
+    for _ in range(size // 40_000):
+        await asyncio.sleep(KEEP_ALIVE_S / 2)
+        await connection.send(b"y" * 40_000)
+    assert (await connection.response())[0] == 413
+    await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert (await connection.response())[0] == 200
+
+
+async def test_a_fragment_is_not_part_of_the_path(connection: Connection) -> None:
+    await connection.send(b"GET /healthz#status HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert (await connection.response())[0] == 200
+
+
+async def test_closed_connections_leave_no_cyclic_garbage(base: tuple[str, int]) -> None:
+    async def one_connection() -> None:
+        reader, writer = await asyncio.open_connection(*base)
+        connection = Connection(reader, writer)
+        await connection.send(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        assert (await connection.response())[0] == 200
+        assert await connection.closed()
+        writer.close()
+
+    await one_connection()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(5):
+            await one_connection()
+        await asyncio.sleep(0.1)
+        gc.collect()
+        ours = [thing for thing in gc.garbage if type(thing).__module__.startswith("lockgate")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not ours, Counter(type(thing).__qualname__ for thing in ours)
+
+
+# The cases below need an app that behaves as no Lockgate endpoint does: a tiny ASGI app
+# served by uvicorn with the same protocol class.
+
+
+@asynccontextmanager
+async def serving(app: Callable[..., Awaitable[None]]) -> AsyncIterator[int]:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, loop="none", lifespan="off", log_level="warning",
+        http=GatewayHttpProtocol, timeout_graceful_shutdown=1,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        assert not task.done(), task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_stream_sent_without_pauses_waits_for_a_slow_reader() -> None:
+    sent = 0
+
+    async def endless_stream(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal sent
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(1600):  # 100 MiB, never waiting for anything but `send`
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+            sent += 65536
+        await send({"type": "http.response.body", "body": b""})
+
+    async with serving(endless_stream) as port:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
+        writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")  # and never read
+        await asyncio.sleep(0.3)
+        assert 0 < sent < 16 * 2**20  # the app waits for the reader: memory stays bounded
+        writer.close()
+
+
+async def test_every_task_waiting_in_receive_learns_of_a_disconnect() -> None:
+    seen: list[str] = []
+    waiting = asyncio.Event()
+
+    async def two_listeners(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the (empty) body
+
+        async def listen() -> None:
+            waiting.set()
+            seen.append((await receive())["type"])
+
+        await asyncio.wait_for(asyncio.gather(listen(), listen()), timeout=5)
+
+    async with serving(two_listeners) as port:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        await asyncio.wait_for(waiting.wait(), timeout=5)
+        await asyncio.sleep(0.05)
+        writer.close()
+        for _ in range(100):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.02)
+    assert seen == ["http.disconnect", "http.disconnect"]
