@@ -2,8 +2,9 @@
 
 uvicorn still runs the process (sockets, workers, lifespan, signals, graceful shutdown); this
 replaces its httptools protocol class (`uvicorn.Config(http=...)`), whose per-request work
-measured ~100k instructions for a hello-world app, against ~29k for a bare httptools protocol
-(docs/performance.md). What differs from uvicorn's:
+measured ~121k instructions for a hello-world app (this one: ~100k; a bare httptools protocol
+without ASGI: ~29k), and one system call more per response (docs/performance.md). What differs
+from uvicorn's:
 
 - one write per response, and per loop iteration of a stream: the status line and headers wait
   for the first body bytes, body bytes for the end of the loop iteration that sent them;
