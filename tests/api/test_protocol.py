@@ -1,5 +1,6 @@
 """Lockgate's HTTP/1.1 server protocol (`api/protocol.py`), spoken to over raw sockets: framing,
-pipelining, 100-continue, HEAD, bad requests, and when connections are closed."""
+pipelining, 100-continue, HEAD, bad requests, flow control, disconnects, and when connections
+are closed."""
 
 from __future__ import annotations
 
