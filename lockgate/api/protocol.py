@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import os
 import re
 from collections import deque
 from collections.abc import Iterable
@@ -35,8 +34,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
-from lockgate.api.http import CONNECTION_LOST, ConnectionLost, Message, Scope
+from lockgate.api.http import CONNECTION_LOST, ConnectionLost, Message, Scope, new_request_id
 from lockgate.config.models import ServerConfig
+from lockgate.errors import BadRequest, GatewayError, openai_error_body
 
 __all__ = ["GatewayHttpProtocol"]
 
@@ -147,10 +147,12 @@ class GatewayHttpProtocol(asyncio.Protocol):
                 < 0
             ):
                 self.reject(
-                    431,
-                    "request_headers_too_large",
-                    f"Request line and headers are larger than the limit of "
-                    f"{self.max_head_bytes} bytes",
+                    BadRequest(
+                        f"Request line and headers are larger than the limit of "
+                        f"{self.max_head_bytes} bytes",
+                        code="request_headers_too_large",
+                        status=431,
+                    )
                 )
                 return
             self.head_bytes += len(data)
@@ -166,7 +168,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             else:
                 last.keep_alive = False  # requests pipelined before it are still answered
         except httptools.HttpParserError as exc:
-            self.reject(400, "invalid_http_request", f"Invalid HTTP request: {exc}")
+            self.reject(BadRequest(f"Invalid HTTP request: {exc}", code="invalid_http_request"))
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -320,23 +322,15 @@ class GatewayHttpProtocol(asyncio.Protocol):
         else:
             self.transport.close()
 
-    def reject(self, status: int, code: str, message: str) -> None:
+    def reject(self, error: GatewayError) -> None:
         """Answer a request that cannot be parsed (unless a response is being written), close."""
         if self.running is None:
-            body = (
-                b'{"error":{"message":"'
-                + message.replace("\\", "\\\\").replace('"', '\\"').encode("ascii", "replace")
-                + b'","type":"invalid_request_error","param":null,"code":"'
-                + code.encode()
-                + b'"}}'
-            )
+            body = openai_error_body(error)
             self.transport.write(
-                _STATUS_LINES[status]
-                + b"content-type: application/json\r\ncontent-length: "
-                + str(len(body)).encode()
-                + b"\r\nx-request-id: "
-                + os.urandom(16).hex().encode()
-                + b"\r\nconnection: close\r\n\r\n"
+                _STATUS_LINES[error.status]
+                + b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+                + b"x-request-id: %b\r\n" % new_request_id().encode()
+                + b"connection: close\r\n\r\n"
                 + body
             )
         self.transport.close()
@@ -398,20 +392,22 @@ class Exchange:
 
     async def run(self, app: Any) -> None:
         try:
-            await app(self.scope, self.receive, self.send)
-        except BaseException as exc:
-            log.error("Exception in ASGI application", exc_info=exc)
-            if not self.started and not self.disconnected:
+            try:
+                await app(self.scope, self.receive, self.send)
+            except BaseException as exc:
+                log.error("Exception in ASGI application", exc_info=exc)
+            else:
+                if not (self.disconnected or self.finished):
+                    log.error("ASGI app returned without completing its response")
+            if self.disconnected or self.finished:
+                return
+            if not self.started:
                 await self.send_500()
-            elif not self.finished and self.protocol is not None:
-                self.protocol.transport.close()  # a response cut short must not look complete
-        else:
-            if not self.disconnected and not self.finished:
-                log.error("ASGI app returned without completing its response")
-                if not self.started:
-                    await self.send_500()
-                elif self.protocol is not None:
-                    self.protocol.transport.close()
+            elif self.protocol is not None:
+                if self.flush_handle is not None:
+                    self.flush_handle.cancel()
+                self.flush()  # what the app did send, then a close: a cut-short response
+                self.protocol.transport.close()  # must not look complete
         finally:
             self.protocol = None
 

@@ -4,10 +4,9 @@ left a dozen such objects per request)."""
 
 from __future__ import annotations
 
-import gc
-from collections import Counter
-
 import aiohttp
+
+from tests.api.conftest import cyclic_garbage
 
 BODY = {"model": "sim/sim-small", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -21,20 +20,9 @@ async def test_answered_requests_leave_no_cyclic_garbage(gateway_url: str) -> No
                 assert response.status == 200
                 await response.read()
 
-        await chat()
-        gc.collect()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
-            for _ in range(20):
-                await chat()
-                await chat(stream=True)
-            gc.collect()
-            ours = [
-                thing
-                for thing in gc.garbage
-                if type(thing).__module__.split(".")[0] in ("lockgate", "uvicorn")
-            ]
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-    assert not ours, Counter(type(thing).__qualname__ for thing in ours)
+        async def both() -> None:
+            await chat()
+            await chat(stream=True)
+
+        ours = await cyclic_garbage(both, times=20)
+    assert not ours, ours

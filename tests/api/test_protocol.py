@@ -5,9 +5,7 @@ are closed."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -17,7 +15,7 @@ import uvicorn
 from lockgate.api.http import Receive, Scope, Send
 from lockgate.api.protocol import GatewayHttpProtocol
 from lockgate.simulate.server import RunningSimulator
-from tests.api.conftest import AZURE_KEY, PROVIDER_KEY, gateway_yaml
+from tests.api.conftest import AZURE_KEY, PROVIDER_KEY, cyclic_garbage, gateway_yaml
 from tests.conftest import config_from_yaml, free_port, running_gateway
 
 KEEP_ALIVE_S = 0.5
@@ -276,19 +274,8 @@ async def test_closed_connections_leave_no_cyclic_garbage(base: tuple[str, int])
         assert await connection.closed()
         writer.close()
 
-    await one_connection()
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        for _ in range(5):
-            await one_connection()
-        await asyncio.sleep(0.1)
-        gc.collect()
-        ours = [thing for thing in gc.garbage if type(thing).__module__.startswith("lockgate")]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert not ours, Counter(type(thing).__qualname__ for thing in ours)
+    ours = await cyclic_garbage(one_connection, times=5)
+    assert not ours, ours
 
 
 # The cases below need an app that behaves as no Lockgate endpoint does: a tiny ASGI app
@@ -356,3 +343,30 @@ async def test_every_task_waiting_in_receive_learns_of_a_disconnect() -> None:
                 break
             await asyncio.sleep(0.02)
     assert seen == ["http.disconnect", "http.disconnect"]
+
+
+async def test_an_app_that_fails_before_answering_gets_a_500() -> None:
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("boom")
+
+    async with serving(failing) as port:
+        connection = Connection(*await asyncio.open_connection("127.0.0.1", port))
+        await connection.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        status, headers, body = await connection.response()
+        assert (status, headers["connection"], body) == (500, "close", b"Internal Server Error")
+        assert await connection.closed()
+        connection.writer.close()
+
+
+async def test_a_response_cut_short_by_the_app_does_not_look_complete() -> None:
+    async def stops_mid_stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+
+    async with serving(stops_mid_stream) as port:
+        connection = Connection(*await asyncio.open_connection("127.0.0.1", port))
+        await connection.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        received = await asyncio.wait_for(connection.reader.read(), timeout=5)  # to the close
+        connection.writer.close()
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert received.endswith(b"\r\n\r\n4\r\npart\r\n")  # no final 0-length chunk
