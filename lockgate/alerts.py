@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 
 from lockgate.config.models import AlertConfig
 from lockgate.limits import Crossing
+from lockgate.transport.proxies import aiohttp_proxy
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from lockgate.transport.proxies import Proxies
 
 __all__ = ["AlertSender"]
 
@@ -28,10 +31,14 @@ class AlertSender:
     """Posts budget alerts; `session` is called only when there is a webhook to post to."""
 
     def __init__(
-        self, alerts: Sequence[AlertConfig], session: Callable[[], aiohttp.ClientSession]
+        self,
+        alerts: Sequence[AlertConfig],
+        session: Callable[[], aiohttp.ClientSession],
+        proxies: Proxies | None = None,
     ) -> None:
         self._urls = [alert.url.get_secret_value() for alert in alerts]
         self._session = session
+        self._proxies = proxies
         self._tasks: set[asyncio.Task[None]] = set()
 
     def budget_crossed(self, crossing: Crossing) -> None:
@@ -61,7 +68,10 @@ class AlertSender:
 
         try:
             async with self._session().post(
-                url, json=payload, timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)
+                url,
+                json=payload,
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+                **aiohttp_proxy(self._proxies, url),
             ) as response:
                 if response.status >= 400:
                     log.warning("alert webhook answered %d", response.status)

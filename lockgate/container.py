@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from lockgate.telemetry.metrics import Metrics, genai_provider_names
 from lockgate.telemetry.redaction import BodyRedactor
 from lockgate.telemetry.tracing import build_tracing
 from lockgate.transport.client import UpstreamClient
+from lockgate.transport.proxies import Proxies
 from lockgate.usage.accounting import Accounting
 from lockgate.usage.journal import Journal
 from lockgate.usage.ledger import Ledger
@@ -88,6 +90,8 @@ class Services:
     redis_prefix: str
     cooldowns: SharedCooldowns | None
     """Cooldowns shared with other instances (with Redis only); each Container's book attaches."""
+    proxies: Proxies
+    """The environment's outbound proxies, for providers, webhooks and OIDC key sets."""
     served: ServedVersions | None = None
     """Prompt versions that served traffic (set at start)."""
     cache: CacheStore | None = None
@@ -110,9 +114,10 @@ class Services:
 
     @classmethod
     async def start(cls, config: GatewayConfig) -> Services:
+        proxies = Proxies(os.environ)  # first: a proxy variable it cannot use stops the start
         database = await Database.open(config.storage.database)
         redis_client = _connect_redis(config.storage.redis) if config.storage.redis else None
-        client = UpstreamClient(config.routing.connect_timeout_s)
+        client = UpstreamClient(config.routing.connect_timeout_s, proxies)
 
         async def load_spend(scope: str, period: str) -> int:
             return await database.spend.get_spend(scope, period)
@@ -124,7 +129,7 @@ class Services:
         usage.start()
         tracing = build_tracing(config.observability)
         metrics = Metrics(providers=genai_provider_names(config.providers))
-        alerts = AlertSender(config.alerts, lambda: services.session)
+        alerts = AlertSender(config.alerts, lambda: services.session, proxies)
 
         def settled(reservation: Reservation, micros: int, crossings: list[Crossing]) -> None:
             for scope, period in reservation.periods():
@@ -152,6 +157,7 @@ class Services:
             alerts=alerts,
             redis_prefix=config.storage.redis_prefix,
             cooldowns=cooldowns,
+            proxies=proxies,
             served=ServedVersions(database.prompt_versions.record_served),
         )
         return services
@@ -182,7 +188,7 @@ class Services:
         return index
 
     def replace_alerts(self, config: GatewayConfig) -> None:
-        self.alerts = AlertSender(config.alerts, lambda: self.session)
+        self.alerts = AlertSender(config.alerts, lambda: self.session, self.proxies)
 
     async def ready(self) -> dict[str, str]:
         """Each dependency's state for /readyz."""
@@ -280,6 +286,7 @@ class Container:
                     )
                     simulators.append(simulator)
                     base_url = simulator.base_url
+                    services.client.reach_directly(base_url)  # in this process: no proxy
                 adapters[provider.name] = build_adapter(provider, base_url, services.embedders)
         except BaseException:
             for simulator in simulators:
@@ -289,7 +296,7 @@ class Container:
         if config.auth.oidc:
             from lockgate.auth.oidc import OidcVerifier  # JWT and crypto: only when used
 
-            oidc = OidcVerifier(config.auth.oidc, services.session)
+            oidc = OidcVerifier(config.auth.oidc, services.session, proxies=services.proxies)
         identifier = Identifier(config, oidc)
         identifier.replace(await load_directory(config, services.database))
         health = HealthBook(config.routing.cooldown)

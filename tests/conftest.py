@@ -27,7 +27,7 @@ from lockgate.serving import uvicorn_config
 from lockgate.simulate.server import RunningSimulator, start_simulator
 from lockgate.simulate.settings import SimulatorSettings
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.proxy"]
 
 
 @pytest.fixture(scope="session")

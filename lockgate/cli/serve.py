@@ -31,6 +31,7 @@ from lockgate.telemetry.metrics import (
     remove_multiprocess_dir,
     worker_exited,
 )
+from lockgate.transport.proxies import Proxies, ProxyConfigError
 from lockgate.worker import OVERRIDES_ENV, SOURCE_ENV
 
 __all__ = ["register"]
@@ -70,6 +71,14 @@ def serve(
     if problem is not None:
         typer.echo(f"lockgate: {problem}", err=True)
         raise typer.Exit(1)
+    try:
+        proxies = Proxies(os.environ)
+    except ProxyConfigError as exc:
+        typer.echo(f"lockgate: {exc}", err=True)
+        raise typer.Exit(1) from None
+    proxy_report = proxies.describe()
+    if proxy_report is not None:
+        console.print(f"[cyan]lockgate:[/] {proxy_report}", highlight=False)
     _migrate_in_child(gateway_config.storage.database)
     # Serving processes rebuild the config the same way, with the same command-line overrides
     # (a reload re-applies them, and admin checks see the real worker count).

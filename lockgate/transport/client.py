@@ -27,6 +27,7 @@ from lockgate.transport.http1 import (
     request_head,
 )
 from lockgate.transport.propagation import PROPAGATION
+from lockgate.transport.proxies import Proxies, ProxyRefused, ProxyUnreachable
 
 __all__ = ["UpstreamClient", "UpstreamResponse", "UpstreamStream"]
 
@@ -89,10 +90,18 @@ class UpstreamStream:
 
 
 class UpstreamClient:
-    """Sends upstream requests over a shared connection pool."""
+    """Sends upstream requests over a shared connection pool, through the environment's
+    proxies when `proxies` has any (`proxies.py`)."""
 
-    def __init__(self, connect_timeout_s: float) -> None:
+    def __init__(self, connect_timeout_s: float, proxies: Proxies | None = None) -> None:
+        self._proxies = proxies if proxies is not None and proxies.configured else None
         self._pool = ConnectionPool(connect_timeout_s)
+
+    def reach_directly(self, url: str) -> None:
+        """Never send requests for this URL's origin through a proxy."""
+        if self._proxies is not None:
+            origin = origin_of(url)
+            self._proxies.reach_directly(origin.scheme, origin.host, origin.port)
 
     async def close(self) -> None:
         self._pool.close()
@@ -106,6 +115,8 @@ class UpstreamClient:
             async with asyncio.timeout(timeout_s):
                 exchange = await self._start(request)
                 await exchange.wait_head()
+                if exchange.status == 407 and self._proxies is not None:
+                    self._check_proxy_answer(request)
                 body = await _read_body(exchange, provider, MAX_ANSWER_BODY, truncate=False)
             return UpstreamResponse(exchange.status, exchange.headers, body)
         except _FAILURES as exc:
@@ -126,6 +137,8 @@ class UpstreamClient:
         try:
             exchange = await self._start(request)
             await exchange.wait_head(idle_timeout_s)
+            if exchange.status == 407 and self._proxies is not None:
+                self._check_proxy_answer(request)
         except BaseException as exc:
             if exchange is not None:
                 exchange.release()
@@ -134,10 +147,21 @@ class UpstreamClient:
             raise
         return UpstreamStream(exchange, provider, idle_timeout_s)
 
+    def _check_proxy_answer(self, request: UpstreamRequest) -> None:
+        """A 407 to an http request sent through a proxy is the proxy's own answer (it wants
+        credentials), not the provider's."""
+        assert self._proxies is not None
+        origin = origin_of(request.url)
+        proxy = self._proxies.for_origin(*origin.key)
+        if proxy is not None and origin.scheme == "http":
+            raise ProxyRefused(proxy.address, 407)
+
     async def _start(self, request: UpstreamRequest) -> Exchange:
         origin = origin_of(request.url)
-        head = request_head(origin, _headers(request), len(request.body))
-        return await self._pool.start(origin, head, request.body)
+        proxies = self._proxies
+        proxy = None if proxies is None else proxies.for_origin(*origin.key)
+        head = request_head(origin, _headers(request), len(request.body), proxy)
+        return await self._pool.start(origin, head, request.body, proxy)
 
 
 def _headers(request: UpstreamRequest) -> Mapping[str, str]:
@@ -164,6 +188,7 @@ async def _read_body(exchange: Exchange, provider: str, limit: int, *, truncate:
 
 
 _FAILURES = (TimeoutError, OSError, InvalidResponse, UnsafeRequest)
+"""ProxyRefused and ProxyUnreachable are OSErrors (connection errors)."""
 
 
 def _gateway_error(exc: BaseException, provider: str, timeout_s: float) -> GatewayError:
@@ -183,6 +208,20 @@ def _gateway_error(exc: BaseException, provider: str, timeout_s: float) -> Gatew
         return UpstreamServerError(
             f"The request to provider '{provider}' cannot be sent: {exc}",
             code="upstream_bad_config",
+        )
+    if isinstance(exc, ProxyUnreachable):
+        log.warning(
+            "cannot connect to the proxy %s for provider %s: %s",
+            exc.address,
+            provider,
+            type(exc.__cause__).__name__,
+        )
+        return UpstreamUnavailable(f"Could not connect to the proxy for provider '{provider}'")
+    if isinstance(exc, ProxyRefused):
+        answer = "no HTTP answer" if exc.status is None else f"HTTP {exc.status}"
+        log.warning("the proxy %s refused provider %s: %s", exc.address, provider, answer)
+        return UpstreamUnavailable(
+            f"The proxy refused the connection to provider '{provider}' ({answer})"
         )
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         log.warning("TLS with provider %s failed: %s", provider, type(exc).__name__)

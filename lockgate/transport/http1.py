@@ -25,6 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from lockgate.transport.proxies import Proxy, ProxyUnreachable, open_tunnel
+
 __all__ = [
     "MAX_HEAD_BYTES",
     "Connection",
@@ -135,13 +137,24 @@ _FRAMING = frozenset({"content-length", "transfer-encoding"})
 """Headers the client writes itself; a config's own would contradict them."""
 
 
-def request_head(origin: Origin, headers: Mapping[str, str], length: int) -> bytes:
+def request_head(
+    origin: Origin, headers: Mapping[str, str], length: int, proxy: Proxy | None = None
+) -> bytes:
     """`POST` head for a body of `length` bytes; refuses a name or value with a line break.
 
     `host` comes from the URL unless the headers have it (a signed request does); so does
-    `authorization` when the URL carries credentials.
+    `authorization` when the URL carries credentials. The headers written here are spelled
+    `Host`, `Content-Length`: some proxies match names case-sensitively (proxy.py adds a second
+    `Content-Length` beside a `content-length`). Through a proxy, an http request names
+    the whole URL and carries the proxy's credentials (an https one goes through a tunnel, and
+    its head is the same as without a proxy).
     """
-    lines = [b"POST ", origin.target, b" HTTP/1.1\r\n", b"", b"content-length: %d\r\n" % length]
+    target = origin.target
+    if proxy is not None and origin.scheme == "http":
+        target = b"http://" + origin.host_header + target
+    lines = [b"POST ", target, b" HTTP/1.1\r\n", b"", b"Content-Length: %d\r\n" % length]
+    if proxy is not None and origin.scheme == "http" and proxy.authorization is not None:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}\r\n".encode())
     own_host = own_authorization = False
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name):
@@ -158,9 +171,9 @@ def request_head(origin: Origin, headers: Mapping[str, str], length: int) -> byt
         own_host = own_host or lowered == "host"
         own_authorization = own_authorization or lowered == "authorization"
     if not own_host:
-        lines[3] = b"host: " + origin.host_header + b"\r\n"
+        lines[3] = b"Host: " + origin.host_header + b"\r\n"
     if origin.authorization is not None and not own_authorization:
-        lines.append(f"authorization: {origin.authorization}\r\n".encode())
+        lines.append(f"Authorization: {origin.authorization}\r\n".encode())
     lines.append(b"\r\n")
     return b"".join(lines)
 
@@ -509,12 +522,15 @@ class ConnectionPool:
         self._tls: ssl.SSLContext | None = None
         self._sweep: asyncio.TimerHandle | None = None
 
-    async def start(self, origin: Origin, head: bytes, body: bytes) -> Exchange:
-        """Send a request; the exchange's head and body are then read from it."""
+    async def start(
+        self, origin: Origin, head: bytes, body: bytes, proxy: Proxy | None = None
+    ) -> Exchange:
+        """Send a request (through `proxy`, when given); the exchange's head and body are then
+        read from it."""
         loop = asyncio.get_running_loop()
         connection = self._take(origin.key, loop.time())
         if connection is None:
-            connection = await self._connect(origin, loop)
+            connection = await self._connect(origin, loop, proxy)
         exchange = Exchange(connection, loop)
         connection.exchange = exchange
         transport = connection.transport
@@ -537,7 +553,9 @@ class ConnectionPool:
             return connection
         return None
 
-    async def _connect(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection:
+    async def _connect(
+        self, origin: Origin, loop: asyncio.AbstractEventLoop, proxy: Proxy | None
+    ) -> Connection:
         tls = None
         if origin.scheme == "https":
             if self._tls is None:
@@ -545,13 +563,33 @@ class ConnectionPool:
                 self._tls.set_alpn_protocols(["http/1.1"])
             tls = self._tls
         async with asyncio.timeout(self._connect_timeout_s):
-            _, connection = await loop.create_connection(
-                lambda: Connection(self, origin.key),
-                origin.host,
-                origin.port,
-                ssl=tls,
-                server_hostname=origin.host if tls is not None else None,
-            )
+            if proxy is None:
+                _, connection = await loop.create_connection(
+                    lambda: Connection(self, origin.key),
+                    origin.host,
+                    origin.port,
+                    ssl=tls,
+                    server_hostname=origin.host if tls is not None else None,
+                )
+            elif tls is None:
+                try:
+                    _, connection = await loop.create_connection(
+                        lambda: Connection(self, origin.key), proxy.host, proxy.port
+                    )
+                except OSError as exc:
+                    raise ProxyUnreachable(proxy.address) from exc
+            else:
+                connection = Connection(self, origin.key)
+                tunnel = await open_tunnel(proxy, origin.host, origin.port)
+                try:
+                    secured = await loop.start_tls(
+                        tunnel, connection, tls, server_hostname=origin.host
+                    )
+                except BaseException:
+                    tunnel.close()
+                    raise
+                assert secured is not None
+                connection.connection_made(secured)
         self._all.add(connection)
         return connection
 

@@ -126,3 +126,40 @@ def test_serve_reports_config_errors_and_exits_1(tmp_path: Path) -> None:
         "lockgate.yaml:1: server.workers: Input should be greater than or equal to 1"
         in result.stderr
     )
+
+
+def test_serve_refuses_a_proxy_variable_it_cannot_use(tmp_path: Path) -> None:
+    env = _clean_env(HTTPS_PROXY="socks5://svc:hunter2@proxy.corp:1080")
+    env.pop("https_proxy", None)  # the lower-case name would win
+    result = lockgate("serve", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert (
+        "lockgate: HTTPS_PROXY (a socks5:// proxy): only http:// proxies are supported"
+        in result.stderr
+    )
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_serve_says_which_proxy_it_uses_without_its_password(tmp_path: Path) -> None:
+    port = free_port()
+    env = _clean_env(HTTPS_PROXY="http://svc:hunter2@proxy.corp:3128", NO_PROXY="localhost")
+    for name in ("https_proxy", "no_proxy", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "serve", "--listen", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert (
+        "outbound proxy: proxy.corp:3128 for https (HTTPS_PROXY); reached directly: localhost"
+        in output
+    )
+    assert "hunter2" not in output

@@ -4,97 +4,19 @@ failures and TLS, each as the wire shows them."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gc
 import gzip
-import ipaddress
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from lockgate.errors import UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
-from lockgate.providers.base import UpstreamRequest
 from lockgate.transport import http1
 from lockgate.transport.client import UpstreamClient
 from lockgate.transport.http1 import MAX_HEAD_BYTES
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
-
-
-class Upstream:
-    """A loopback server whose answers a test writes byte by byte; it keeps what it was sent."""
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-        self.connections = 0
-        self.heads: list[bytes] = []
-        self.closed = asyncio.Event()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self, tls: ssl.SSLContext | None = None) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self._handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            self.closed.set()
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
-        """One request's head and body; returns the body."""
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.heads.append(head)
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        return await reader.readexactly(length)
-
-    def url(self, scheme: str = "http", path: str = "/v1/chat/completions") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[UpstreamClient]:
-    client = UpstreamClient(connect_timeout_s=2)
-    yield client
-    await client.close()
-
-
-async def serving(handler: Handler) -> Upstream:
-    upstream = Upstream(handler)
-    await upstream.start()
-    return upstream
-
-
-async def answering(answer: bytes) -> Upstream:
-    """A server that reads one request per connection and writes `answer` back as it is."""
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await upstream.read_request(reader)
-        writer.write(answer)
-
-    upstream = await serving(handler)
-    return upstream
-
-
-def post(url: str, headers: dict[str, str] | None = None, body: bytes = b"{}") -> UpstreamRequest:
-    return UpstreamRequest(url, headers or {"content-type": "application/json"}, body)
+from tests.transport.wire import OK, Upstream, answering, certificate, post, serving
 
 
 async def test_keep_alive_connection_is_reused(client: UpstreamClient) -> None:
@@ -109,7 +31,7 @@ async def test_keep_alive_connection_is_reused(client: UpstreamClient) -> None:
         assert (response.status, response.body) == (200, b'{"ok":true}')
     assert upstream.connections == 1
     assert upstream.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-    assert f"host: 127.0.0.1:{upstream.port}\r\n".encode() in upstream.heads[0]
+    assert f"Host: 127.0.0.1:{upstream.port}\r\n".encode() in upstream.heads[0]
     await upstream.stop()
 
 
@@ -266,12 +188,13 @@ async def test_url_credentials_signed_host_and_default_port(client: UpstreamClie
     url = f"http://svc%40corp:p%3Ass@127.0.0.1:{upstream.port}/v1/embeddings?api-version=1"
     await client.send(post(url), "sim", 5)
     assert upstream.heads[0].startswith(b"POST /v1/embeddings?api-version=1 HTTP/1.1\r\n")
-    assert b"authorization: Basic c3ZjQGNvcnA6cDpzcw==\r\n" in upstream.heads[0]  # svc@corp:p:ss
+    assert b"Authorization: Basic c3ZjQGNvcnA6cDpzcw==\r\n" in upstream.heads[0]  # svc@corp:p:ss
     signed = {"host": "bedrock.example", "authorization": "AWS4-HMAC-SHA256 sig"}
     await client.send(post(url, signed), "sim", 5)
-    assert upstream.heads[1].count(b"host: ") == 1
+    # The request's own headers replace the URL's (in any spelling: one of each is sent).
+    assert upstream.heads[1].lower().count(b"host: ") == 1
     assert b"host: bedrock.example\r\n" in upstream.heads[1]
-    assert upstream.heads[1].count(b"authorization: ") == 1
+    assert upstream.heads[1].lower().count(b"authorization: ") == 1
     await upstream.stop()
 
 
@@ -492,42 +415,10 @@ async def test_refused_connection(client: UpstreamClient) -> None:
         await client.send(post(url), "sim", 5)
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lockgate test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 async def test_tls_checks_the_certificate_against_the_trust_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert_file, key_file = _certificate(tmp_path)
+    cert_file, key_file = certificate(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert_file, key_file)
 

@@ -27,6 +27,7 @@ import aiohttp
 import orjson
 
 from lockgate.auth.oidc.jwk import Algorithm, VerificationKey, parse_jwks
+from lockgate.transport.proxies import Proxies, aiohttp_proxy
 
 __all__ = ["IssuerKeys"]
 
@@ -52,9 +53,11 @@ class IssuerKeys:
         min_refetch_s: float,
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        proxies: Proxies | None = None,
     ) -> None:
         self.issuer = issuer
         self._session = session
+        self._proxies = proxies
         self._cache_s = cache_s
         self._min_refetch_s = min_refetch_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -146,7 +149,10 @@ class IssuerKeys:
 
     async def _get_json(self, url: str, what: str) -> object:
         async with self._session.get(
-            url, timeout=self._timeout, headers={"accept": "application/json"}
+            url,
+            timeout=self._timeout,
+            headers={"accept": "application/json"},
+            **aiohttp_proxy(self._proxies, url),
         ) as response:
             if response.status != 200:
                 raise FetchError(f"{what}: HTTP {response.status}")

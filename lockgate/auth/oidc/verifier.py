@@ -25,6 +25,7 @@ from lockgate.auth.oidc.jwks import IssuerKeys
 from lockgate.auth.oidc.token import looks_like_jwt, read_unverified
 from lockgate.config.models import OidcIssuerConfig
 from lockgate.errors import PermissionDenied, Unauthenticated
+from lockgate.transport.proxies import Proxies
 
 __all__ = ["OidcIdentity", "OidcVerifier"]
 
@@ -71,6 +72,7 @@ class OidcVerifier:
         min_refetch_s: float = DEFAULT_MIN_REFETCH_S,
         fetch_timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        proxies: Proxies | None = None,
     ) -> None:
         self._caches: dict[str, IssuerKeys] = {}
         self._trusts: dict[str, list[_Trust]] = {}
@@ -85,6 +87,7 @@ class OidcVerifier:
                     min_refetch_s=min_refetch_s,
                     timeout_s=fetch_timeout_s,
                     clock=clock,
+                    proxies=proxies,
                 )
             audience = config.audience
             self._trusts.setdefault(name, []).append(
