@@ -2,11 +2,11 @@
 
 `HTTPS_PROXY` serves https providers and `HTTP_PROXY` http ones; `ALL_PROXY` either, when its
 own is unset; lower-case names win over upper-case ones. `NO_PROXY` lists what is reached
-directly: comma-separated host names (each also matching its subdomains; a leading dot is
-ignored), IP addresses or CIDR ranges, any of them with `:port` to match one port only, or `*`
-for everything. Only `http://` proxies are supported. An https provider is reached through a
-`CONNECT` tunnel (TLS end to end: the proxy sees only the host name); an http provider's request
-goes to the proxy with the whole URL as its target.
+directly: host names separated by commas or spaces (each also matching its subdomains; leading
+and trailing dots are ignored), IP addresses or CIDR ranges, any of them with `:port` to match
+one port only; `*` alone for everything. Only `http://` proxies are supported. An https
+provider is reached through a `CONNECT` tunnel (TLS end to end: the proxy sees only the host
+name); an http provider's request goes to the proxy with the whole URL as its target.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,9 @@ class Proxies:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._by_scheme = {scheme: _proxy_for_scheme(environ, scheme) for scheme in _SCHEMES}
-        self._bypass = [_Bypass.parse(entry) for entry in _no_proxy(environ).split(",")]
+        no_proxy = _no_proxy(environ)
+        self._everything_direct = no_proxy == "*"
+        self._bypass = [_Bypass.parse(entry) for entry in no_proxy.replace(",", " ").split()]
         self._decided: dict[tuple[str, str, int], Proxy | None] = {}
 
     @property
@@ -99,7 +102,7 @@ class Proxies:
         ]
         if not used:
             return None
-        direct = ",".join(bypass.text for bypass in self._bypass if bypass.text)
+        direct = "*" if self._everything_direct else ",".join(b.text for b in self._bypass)
         return f"outbound proxy: {', '.join(used)}; reached directly: {direct or 'none'}"
 
     def reach_directly(self, scheme: str, host: str, port: int) -> None:
@@ -125,7 +128,9 @@ class Proxies:
         except KeyError:
             pass
         proxy = self._by_scheme.get(scheme)
-        if proxy is not None and any(bypass.matches(host, port) for bypass in self._bypass):
+        if proxy is not None and (
+            self._everything_direct or any(bypass.matches(host, port) for bypass in self._bypass)
+        ):
             proxy = None
         self._decided[key] = proxy
         return proxy
@@ -160,6 +165,13 @@ def _proxy_for_scheme(environ: Mapping[str, str], scheme: str) -> Proxy | None:
             f"{where}: only http:// proxies are supported (https providers are still "
             "reached with TLS end to end, through a CONNECT tunnel)"
         )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        # Most likely a password with an unencoded `/`, `?` or `#`: the rest of it would be
+        # read as the host (and printed as such). Never quote the value.
+        raise ProxyConfigError(
+            f"{variable}: the proxy URL has more than scheme, user, password, host and port "
+            "(percent-encode '/', '?' and '#' in the user and password)"
+        )
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
@@ -168,6 +180,10 @@ def _proxy_for_scheme(environ: Mapping[str, str], scheme: str) -> Proxy | None:
         raise ProxyConfigError(f"{variable}: the proxy URL has no usable host")
     credentials = authorization = None
     if parts.username is not None:
+        if not (unquote(parts.username) + unquote(parts.password or "")).isascii():
+            # aiohttp (webhooks, OIDC) can send only Latin-1 and the tunnel sends UTF-8:
+            # refused rather than sent two different ways.
+            raise ProxyConfigError(f"{variable}: the proxy's user and password must be ASCII")
         credentials = (unquote(parts.username), unquote(parts.password or ""))
         pair = ":".join(credentials).encode()
         authorization = "Basic " + base64.b64encode(pair).decode()
@@ -179,15 +195,14 @@ class _Bypass:
     """One `NO_PROXY` entry."""
 
     text: str
-    """As written (trimmed)."""
+    """As written."""
     name: str
-    """A host name suffix, lower case without a leading dot ("" matches nothing; "*" all)."""
+    """A host name suffix, lower case, without leading or trailing dots."""
     network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
     port: int | None
 
     @classmethod
     def parse(cls, text: str) -> _Bypass:
-        text = text.strip()
         entry = text.lower()
         port = None
         head, colon, tail = entry.rpartition(":")
@@ -198,13 +213,11 @@ class _Bypass:
             network = ipaddress.ip_network(entry, strict=False)
         except ValueError:
             network = None
-        return cls(text, entry.lstrip("."), network, port)
+        return cls(text, entry.strip("."), network, port)
 
     def matches(self, host: str, port: int) -> bool:
         if self.port is not None and self.port != port:
             return False
-        if self.name == "*":
-            return True
         if self.network is not None:
             try:
                 return ipaddress.ip_address(host) in self.network
@@ -249,6 +262,10 @@ async def open_tunnel(proxy: Proxy, host: str, port: int) -> asyncio.Transport:
     return transport
 
 
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+"""The blank line that ends a head (some proxies end lines with a bare LF)."""
+
+
 class _Handshake(asyncio.Protocol):
     """Reads the proxy's answer head to `CONNECT` (b"" if it closed first or sent too much)."""
 
@@ -260,14 +277,14 @@ class _Handshake(asyncio.Protocol):
         if self.answer.done():
             return
         self._received += data
-        end = self._received.find(b"\r\n\r\n")
-        if end < 0:
+        match = _HEAD_END.search(self._received)
+        if match is None:
             if len(self._received) > MAX_TUNNEL_HEAD_BYTES:
                 self.answer.set_result(b"")
             return
-        head = bytes(self._received[: end + 4])
+        head = bytes(self._received[: match.end()])
         status = _status(head)
-        if end + 4 < len(self._received) and status is not None and 200 <= status < 300:
+        if match.end() < len(self._received) and status is not None and 200 <= status < 300:
             head = b""  # bytes after a 2xx head: the provider's, before TLS even began
         self.answer.set_result(head)
 
@@ -277,7 +294,8 @@ class _Handshake(asyncio.Protocol):
 
 
 def _status(head: bytes) -> int | None:
-    parts = head.split(b" ", 2)
+    """The status code of `HTTP/1.x NNN [reason]` (the reason may be missing)."""
+    parts = head.split(b"\n", 1)[0].split()
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         return None
     return int(parts[1])

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from lockgate.alerts import AlertSender
 from lockgate.auth.oidc import OidcVerifier
+from lockgate.auth.oidc.jwks import IssuerKeys
 from lockgate.config.access import AlertConfig
 from lockgate.config.models import OidcIssuerConfig
 from lockgate.limits.budgets import Crossing
@@ -144,3 +145,23 @@ async def test_oidc_key_sets_are_fetched_through_the_proxy(http_proxy: RunningPr
     # proxy.py logs a connection's first request; the key set followed on the same connection.
     discovery = f"GET {issuer.url.removeprefix('http://')}/.well-known/openid-configuration"
     assert await http_proxy.logged_soon(discovery)
+
+
+async def test_a_key_set_the_proxy_refuses_never_shows_the_proxy_password(
+    http_proxy: RunningProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    # https: aiohttp asks proxy.py for a tunnel, with a password it refuses (407).
+    proxies = Proxies({"HTTPS_PROXY": http_proxy.url("gateway:not-the-password")})
+    async with aiohttp.ClientSession() as session:
+        keys = IssuerKeys(
+            "https://127.0.0.1:9",
+            session,
+            cache_s=60,
+            min_refetch_s=0,
+            timeout_s=5,
+            proxies=proxies,
+        )
+        await keys.refresh()
+        await keys.close()
+    assert keys.status()["last_error"] == "ClientHttpProxyError: HTTP 407"  # as /admin/oidc shows
+    assert "not-the-password" not in caplog.text

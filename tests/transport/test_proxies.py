@@ -55,6 +55,10 @@ def test_without_proxy_variables_nothing_is_proxied() -> None:
         ("localhost,127.0.0.1", ["localhost", "127.0.0.1"], ["127.0.0.2", "api.openai.com"]),
         ("*", ["api.openai.com", "10.0.0.1"], []),
         (" , ,", [], ["api.openai.com"]),
+        # As curl: spaces separate too, a trailing dot changes nothing, `*` is special alone.
+        ("localhost 10.0.0.1", ["localhost", "10.0.0.1"], ["api.openai.com"]),
+        ("example.com.", ["example.com", "api.example.com"], ["example.org"]),
+        ("localhost,*", ["localhost"], ["api.openai.com"]),
     ],
 )
 def test_no_proxy_entries(no_proxy: str, direct: list[str], proxied: list[str]) -> None:
@@ -75,6 +79,10 @@ def test_no_proxy_entries(no_proxy: str, direct: list[str], proxied: list[str]) 
         ({"all_proxy": "https://u:pw@p:443"}, "all_proxy (a https:// proxy): only http://"),
         ({"HTTP_PROXY": "http://u:pw@p:port"}, "HTTP_PROXY: the proxy's port is not a number"),
         ({"HTTP_PROXY": "http://u:pw@:3128"}, "HTTP_PROXY: the proxy URL has no usable host"),
+        # A `/`, `?` or `#` left in a password would make the rest of it the host.
+        ({"HTTPS_PROXY": "http://u:pw2024/x@p:3128"}, "HTTPS_PROXY: the proxy URL has more than"),
+        ({"HTTPS_PROXY": "http://u:pw8080#x@p:3128"}, "HTTPS_PROXY: the proxy URL has more than"),
+        ({"HTTPS_PROXY": "http://u:pw%E2%82%AC@p:3128"}, "HTTPS_PROXY: the proxy's user and"),
     ],
 )
 def test_an_unusable_proxy_variable_is_named_without_its_password(
@@ -290,3 +298,49 @@ async def test_a_407_from_a_provider_reached_directly_is_the_providers() -> None
         await client.close()
         await upstream.stop()
     assert (response.status, response.body) == (407, b"{}")
+
+
+async def tunnel_relay(answer: bytes) -> Upstream:
+    """A proxy that answers CONNECT with `answer`, then relays bytes both ways."""
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        host, port = head.split(b" ")[1].decode().rsplit(":", 1)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        writer.write(answer)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    return await serving(relay)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200\r\n\r\n",  # no reason phrase
+        b"HTTP/1.0 200 Connection established\n\n",  # lines ended by a bare LF
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ],
+)
+async def test_tunnels_proxies_open_in_other_words(
+    answer: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert_file, key_file = certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    upstream = await echo_upstream(tls)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    relay = await tunnel_relay(answer)
+    client = proxied_client({"HTTPS_PROXY": f"127.0.0.1:{relay.port}"})
+    try:
+        response = await client.send(post(upstream.url("https")), "sim", 10)
+    finally:
+        await client.close()
+        await relay.stop()
+        await upstream.stop()
+    assert (response.status, response.body) == (200, b'{"ok":true}')

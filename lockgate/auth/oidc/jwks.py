@@ -177,4 +177,8 @@ def _describe(error: BaseException) -> str:
         return "timed out"
     if isinstance(error, aiohttp.ClientConnectionError):
         return f"cannot connect ({type(error).__name__})"
+    if isinstance(error, aiohttp.ClientResponseError):
+        # Its message quotes the URL asked, which for a proxy's answer (ClientHttpProxyError)
+        # is the proxy's, credentials included.
+        return f"{type(error).__name__}: HTTP {error.status}"
     return f"{type(error).__name__}: {error}"
