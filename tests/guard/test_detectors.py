@@ -260,6 +260,7 @@ DELIBERATE = {
     "tests/config/test_diff.py",  # secrets it checks `config diff` never prints
     "tests/gitlab",  # git authors' addresses; the fake GitLab's tokens
     "tests/gitlab_ci/harness.py",  # the git author of the test repositories
+    "tests/transport/test_proxies.py",  # IP addresses and ranges in NO_PROXY cases
 }
 
 

@@ -141,6 +141,15 @@ async def echo_upstream(tls: ssl.SSLContext | None = None) -> Upstream:
     return upstream
 
 
+def trusted_tls(directory: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server context for 127.0.0.1 whose certificate clients trust (via SSL_CERT_FILE)."""
+    cert_file, key_file = certificate(directory)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    return tls
+
+
 def proxied_client(environ: dict[str, str]) -> UpstreamClient:
     return UpstreamClient(connect_timeout_s=5, proxies=Proxies(environ))
 
@@ -165,11 +174,7 @@ async def test_http_provider_through_the_proxy(http_proxy: RunningProxy) -> None
 async def test_https_provider_through_a_tunnel(
     http_proxy: RunningProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert_file, key_file = certificate(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert_file, key_file)
-    upstream = await echo_upstream(tls)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    upstream = await echo_upstream(trusted_tls(tmp_path, monkeypatch))
     client = proxied_client({"HTTPS_PROXY": http_proxy.url(), "HTTP_PROXY": ""})
     try:
         for _ in range(3):
@@ -192,13 +197,9 @@ async def test_wrong_proxy_credentials_are_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cert_file, key_file = certificate(tmp_path)
-    tls = None
-    if scheme == "https":
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert_file, key_file)
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
-    upstream = await echo_upstream(tls)
+    upstream = await echo_upstream(
+        trusted_tls(tmp_path, monkeypatch) if scheme == "https" else None
+    )
     variable = f"{scheme.upper()}_PROXY"
     client = proxied_client({variable: http_proxy.url("gateway:wrong-password")})
     try:
@@ -330,11 +331,7 @@ async def tunnel_relay(answer: bytes) -> Upstream:
 async def test_tunnels_proxies_open_in_other_words(
     answer: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert_file, key_file = certificate(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert_file, key_file)
-    upstream = await echo_upstream(tls)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    upstream = await echo_upstream(trusted_tls(tmp_path, monkeypatch))
     relay = await tunnel_relay(answer)
     client = proxied_client({"HTTPS_PROXY": f"127.0.0.1:{relay.port}"})
     try:
