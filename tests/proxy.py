@@ -33,18 +33,10 @@ class RunningProxy:
         """The proxy's URL as an operator writes it in HTTPS_PROXY (with credentials)."""
         return f"http://{credentials}@{self.address}" if credentials else f"http://{self.address}"
 
-    def logged(self, text: str, timeout_s: float = 5) -> bool:
-        """Does its access log show `text`? It writes a line as a connection ends."""
-        deadline = time.monotonic() + timeout_s
-        while text not in self.log.read_text():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
-    async def logged_soon(self, text: str, timeout_s: float = 5) -> bool:
-        """`logged` for a test whose own event loop must keep running meanwhile (to finish
-        closing a TLS connection, for one)."""
+    async def logged(self, text: str, timeout_s: float = 5) -> bool:
+        """Does its access log show `text`? It writes a line as a connection ends, so this
+        waits a little, letting the test's event loop run (to finish closing a TLS
+        connection, for one)."""
         deadline = time.monotonic() + timeout_s
         while text not in self.log.read_text():
             if time.monotonic() > deadline:

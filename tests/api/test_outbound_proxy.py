@@ -70,7 +70,7 @@ async def test_provider_calls_go_through_the_proxy(
         text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream])
         assert text.startswith("Simulated reply to: streamed")
     host = simulator.root_url.removeprefix("http://")
-    assert await http_proxy.logged_soon(f"POST {host}/v1/chat/completions")
+    assert await http_proxy.logged(f"POST {host}/v1/chat/completions")
 
 
 async def test_a_proxy_that_is_down_fails_proxied_providers_only(
@@ -126,7 +126,7 @@ async def test_budget_webhooks_go_through_the_proxy(
         sender.budget_crossed(Crossing("team:ml", "team 'ml'", 0.5, 5_000_000, 10_000_000, "m"))
         await sender.close()
     assert [alert["scope"] for alert in received] == ["team:ml"]
-    assert await http_proxy.logged_soon(f"POST {url.removeprefix('http://')}")
+    assert await http_proxy.logged(f"POST {url.removeprefix('http://')}")
 
 
 async def test_oidc_key_sets_are_fetched_through_the_proxy(http_proxy: RunningProxy) -> None:
@@ -144,7 +144,7 @@ async def test_oidc_key_sets_are_fetched_through_the_proxy(http_proxy: RunningPr
     assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 1)
     # proxy.py logs a connection's first request; the key set followed on the same connection.
     discovery = f"GET {issuer.url.removeprefix('http://')}/.well-known/openid-configuration"
-    assert await http_proxy.logged_soon(discovery)
+    assert await http_proxy.logged(discovery)
 
 
 async def test_a_key_set_the_proxy_refuses_never_shows_the_proxy_password(

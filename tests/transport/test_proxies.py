@@ -165,7 +165,7 @@ async def test_http_provider_through_the_proxy(http_proxy: RunningProxy) -> None
         await client.close()
         await upstream.stop()
     # The proxy passed the request on (with the credentials it asked for, now removed).
-    assert await http_proxy.logged_soon(f"POST 127.0.0.1:{upstream.port}/v1/chat/completions")
+    assert await http_proxy.logged(f"POST 127.0.0.1:{upstream.port}/v1/chat/completions")
     head = upstream.heads[0].lower()
     assert head.startswith(b"post /v1/chat/completions http/1.1\r\n")
     assert b"proxy-authorization" not in head
@@ -183,7 +183,7 @@ async def test_https_provider_through_a_tunnel(
     finally:
         await client.close()
         await upstream.stop()
-    assert await http_proxy.logged_soon(f"CONNECT 127.0.0.1:{upstream.port}")
+    assert await http_proxy.logged(f"CONNECT 127.0.0.1:{upstream.port}")
     # One tunnel, kept alive, carried all three; TLS ran end to end inside it.
     assert upstream.connections == 1
     assert len(upstream.heads) == 3
