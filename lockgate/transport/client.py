@@ -1,4 +1,4 @@
-"""The shared upstream HTTP client: keep-alive connections to each provider (`http1.py`).
+"""The shared upstream HTTP client: keep-alive connections to each provider (`pool.py`, `http1.py`).
 
 Transport failures become gateway errors that name the provider, never its URL (a URL may carry a
 key in its query) or the underlying exception's message (which may quote it). A whole answer is
@@ -18,7 +18,6 @@ from types import TracebackType
 from lockgate.errors import GatewayError, UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
 from lockgate.providers.base import UpstreamRequest
 from lockgate.transport.http1 import (
-    ConnectionPool,
     Exchange,
     InvalidResponse,
     PeerClosed,
@@ -26,6 +25,7 @@ from lockgate.transport.http1 import (
     origin_of,
     request_head,
 )
+from lockgate.transport.pool import ConnectionPool
 from lockgate.transport.propagation import PROPAGATION
 from lockgate.transport.proxies import Proxies, ProxyRefused, ProxyUnreachable
 

@@ -3,11 +3,11 @@
 Why not aiohttp's client, which Lockgate used before: measured on loopback with a 50 ms upstream
 (docs/performance.md), a request through aiohttp's client cost ~0.6 ms more than the same
 request written and parsed here, most of the gateway's added latency. A provider call needs
-little of what aiohttp's client offers (cookies, redirects, proxies from the environment,
-multipart, tracing signals): one POST with a byte body, and its answer read whole or as it
-arrives. What it does need is here: a pool of keep-alive connections per origin, TLS with the
-system's trust store, bounded heads and bodies, flow control for a slow reader, `gzip`/`deflate`
-bodies, and a clear error for every way a connection fails.
+little of what aiohttp's client offers (cookies, redirects, multipart, tracing signals): one
+POST with a byte body, and its answer read whole or as it arrives. What it does need is here
+(the request head, one connection, one exchange: bounded heads and bodies, flow control for a
+slow reader, `gzip`/`deflate` bodies, a clear error for every way a connection fails) and in
+`pool.py` (keep-alive connections per origin, TLS with the system's trust store, proxies).
 """
 
 from __future__ import annotations
@@ -15,22 +15,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import ssl
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote, urlsplit
 
 import httptools
 
-from lockgate.transport.proxies import Proxy, ProxyUnreachable, open_tunnel
+from lockgate.transport.proxies import Proxy
+
+if TYPE_CHECKING:
+    from lockgate.transport.pool import ConnectionPool
 
 __all__ = [
     "MAX_HEAD_BYTES",
     "Connection",
-    "ConnectionPool",
     "Exchange",
     "InvalidResponse",
     "Origin",
@@ -42,8 +43,6 @@ __all__ = [
 
 MAX_HEAD_BYTES = 64 * 1024
 """Largest response head (status line and headers) accepted from a provider."""
-KEEPALIVE_S = 30.0
-"""An idle connection older than this is closed rather than reused (servers drop them too)."""
 HIGH_WATER = 1024 * 1024
 """Bytes buffered from a provider before reading pauses until the reader catches up."""
 MAX_DECODED_PER_READ = 32 * 1024 * 1024
@@ -507,120 +506,3 @@ def _deflate_bits(data: bytes) -> int:
     if len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0:
         return 15
     return -15
-
-
-class ConnectionPool:
-    """Idle keep-alive connections per origin; a request takes the newest or opens one.
-
-    Idle connections older than `KEEPALIVE_S` are closed by a sweep that runs while any are idle.
-    """
-
-    def __init__(self, connect_timeout_s: float) -> None:
-        self._connect_timeout_s = connect_timeout_s
-        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
-        self._all: set[Connection] = set()
-        self._tls: ssl.SSLContext | None = None
-        self._sweep: asyncio.TimerHandle | None = None
-
-    async def start(
-        self, origin: Origin, head: bytes, body: bytes, proxy: Proxy | None = None
-    ) -> Exchange:
-        """Send a request (through `proxy`, when given); the exchange's head and body are then
-        read from it."""
-        loop = asyncio.get_running_loop()
-        connection = self._take(origin.key, loop.time())
-        if connection is None:
-            connection = await self._connect(origin, loop, proxy)
-        exchange = Exchange(connection, loop)
-        connection.exchange = exchange
-        transport = connection.transport
-        assert transport is not None
-        if len(body) < 16384:
-            transport.write(head + body)
-        else:
-            transport.writelines((head, body))
-        return exchange
-
-    def _take(self, key: tuple[str, str, int], now: float) -> Connection | None:
-        idle = self._idle.get(key)
-        while idle:
-            connection = idle.pop()
-            if not connection.usable:
-                continue
-            if now - connection.idle_since > KEEPALIVE_S:
-                connection.close()
-                continue
-            return connection
-        return None
-
-    async def _connect(
-        self, origin: Origin, loop: asyncio.AbstractEventLoop, proxy: Proxy | None
-    ) -> Connection:
-        tls = None
-        if origin.scheme == "https":
-            if self._tls is None:
-                self._tls = ssl.create_default_context()
-                self._tls.set_alpn_protocols(["http/1.1"])
-            tls = self._tls
-        async with asyncio.timeout(self._connect_timeout_s):
-            if proxy is None:
-                _, connection = await loop.create_connection(
-                    lambda: Connection(self, origin.key),
-                    origin.host,
-                    origin.port,
-                    ssl=tls,
-                    server_hostname=origin.host if tls is not None else None,
-                )
-            elif tls is None:
-                try:
-                    _, connection = await loop.create_connection(
-                        lambda: Connection(self, origin.key), proxy.host, proxy.port
-                    )
-                except OSError as exc:
-                    raise ProxyUnreachable(proxy.address) from exc
-            else:
-                connection = Connection(self, origin.key)
-                tunnel = await open_tunnel(proxy, origin.host, origin.port)
-                try:
-                    secured = await loop.start_tls(
-                        tunnel, connection, tls, server_hostname=origin.host
-                    )
-                except BaseException:
-                    tunnel.close()
-                    raise
-                assert secured is not None
-                connection.connection_made(secured)
-        self._all.add(connection)
-        return connection
-
-    def put(self, connection: Connection) -> None:
-        self._idle.setdefault(connection.key, []).append(connection)
-        if self._sweep is None:
-            self._sweep = asyncio.get_running_loop().call_later(KEEPALIVE_S, self._close_stale)
-
-    def _close_stale(self) -> None:
-        self._sweep = None
-        now = asyncio.get_running_loop().time()
-        for key, idle in list(self._idle.items()):
-            kept = [c for c in idle if c.usable and now - c.idle_since <= KEEPALIVE_S]
-            for connection in idle:
-                if connection not in kept:
-                    connection.close()
-            if kept:
-                self._idle[key] = kept
-            else:
-                del self._idle[key]
-        if self._idle:
-            self._sweep = asyncio.get_running_loop().call_later(KEEPALIVE_S, self._close_stale)
-
-    def forget(self, connection: Connection) -> None:
-        self._all.discard(connection)
-
-    def close(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-        for connection in list(self._all):
-            connection.close()
-        self._all.clear()
-        self._idle.clear()

@@ -123,10 +123,8 @@ class Proxies:
 
     def for_origin(self, scheme: str, host: str, port: int) -> Proxy | None:
         key = (scheme, host, port)
-        try:
+        if key in self._decided:
             return self._decided[key]
-        except KeyError:
-            pass
         proxy = self._by_scheme.get(scheme)
         if proxy is not None and (
             self._everything_direct or any(bypass.matches(host, port) for bypass in self._bypass)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.errors import UpstreamServerError, UpstreamTimeout, UpstreamUnavailable
-from lockgate.transport import http1
+from lockgate.transport import http1, pool
 from lockgate.transport.client import UpstreamClient
 from lockgate.transport.http1 import MAX_HEAD_BYTES
 from tests.transport.wire import OK, Upstream, answering, certificate, post, serving
@@ -331,7 +331,7 @@ async def test_chunked_is_recognised_in_any_case(client: UpstreamClient) -> None
 async def test_idle_connections_are_closed_after_the_keepalive(
     client: UpstreamClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http1, "KEEPALIVE_S", 0.2)
+    monkeypatch.setattr(pool, "KEEPALIVE_S", 0.2)
     open_now = 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
